@@ -1,0 +1,110 @@
+"""``pocketstack``: run the cloud and administer it.
+
+    pocketstack up [--data-dir D] [--host H] [--config FILE] [--clouds-yaml PATH]
+    pocketstack admin rotate-keys [--data-dir D | --config FILE]
+    pocketstack ring create|add|remove|set-weight|rebalance|show ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pocketstack.config import ConfigError, Settings, load_settings
+
+CONFIG_NAME = "pocketstack.toml"
+
+
+def _settings(config: Path | None, data_dir: Path | None, **overrides: Any) -> Settings:
+    """Settings from --config, else ``<data_dir>/pocketstack.toml`` when it exists."""
+    if config is None:
+        base = data_dir or load_settings(None).data_dir
+        candidate = base / CONFIG_NAME
+        config = candidate if candidate.exists() else None
+    values = {"data_dir": data_dir, **overrides}
+    try:
+        return load_settings(config, overrides=values)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+                        stream=sys.stderr)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """pocketstack: OpenStack's core services as one light cloud."""
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Where all state lives.")
+@click.option("--host", help="Address every service binds (default 127.0.0.1).")
+@click.option("--config", "config", type=click.Path(path_type=Path, exists=True,
+                                                    dir_okay=False), help="TOML config file.")
+@click.option("--clouds-yaml", type=click.Path(path_type=Path, dir_okay=False),
+              help="clouds.yaml to write the 'pocketstack' entry into "
+                   "(default ~/.config/openstack/clouds.yaml).")
+@click.option("--identity-port", type=int, help="Port of the identity API (default 5000).")
+@click.option("--log-level", help="debug, info, warning or error.")
+def up(data_dir: Path | None, host: str | None, config: Path | None,
+       clouds_yaml: Path | None, identity_port: int | None, log_level: str | None) -> None:
+    """Start the cloud (first start creates everything)."""
+    from pocketstack.cloud import Cloud, write_default_config
+
+    settings = _settings(config, data_dir, host=host, log_level=log_level,
+                         **{"identity.port": identity_port})
+    _logging(settings.log_level)
+    cloud = Cloud(settings, clouds_yaml=clouds_yaml)
+    try:
+        started = cloud.prepare()
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"cannot start: {exc}") from exc
+    if config is None:
+        write_default_config(settings.data_dir / CONFIG_NAME, settings)
+    _announce(started)
+    asyncio.run(cloud.serve())
+
+
+def _announce(started: Any) -> None:
+    for name, url in started.endpoints.items():
+        click.echo(f"{name:>12}: {url}")
+    if started.generated_password:
+        click.echo(f"admin password (shown once): {started.admin_password}")
+    if started.clouds_yaml is not None:
+        click.echo(f"clouds.yaml: {started.clouds_yaml} (cloud 'pocketstack')")
+        click.echo("export OS_CLOUD=pocketstack")
+    sys.stdout.flush()
+
+
+@main.group()
+def admin() -> None:
+    """Operator tasks on a cloud's data dir."""
+
+
+@admin.command("rotate-keys")
+@click.option("--data-dir", type=click.Path(path_type=Path))
+@click.option("--config", "config", type=click.Path(path_type=Path, exists=True))
+def rotate_keys(data_dir: Path | None, config: Path | None) -> None:
+    """Rotate the Fernet token keys (tokens made with the previous keys stay valid)."""
+    from pocketstack.identity.runtime import token_key_repository
+    from pocketstack.identity.tokens import KeyRepositoryError
+
+    settings = _settings(config, data_dir)
+    repo = token_key_repository(settings)
+    try:
+        primary = repo.rotate()
+    except KeyRepositoryError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"rotated: primary key is now {primary}; keys {repo.key_numbers()}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,170 @@
+"""The whole cloud in one process: prepare state, then serve every enabled service.
+
+``Cloud.prepare`` (blocking) creates the data dir, migrates the control database, makes
+keys, bootstraps identity and the catalog, and writes ``clouds.yaml``; ``Cloud.serve`` runs
+each service's app on its own port with uvicorn, all on one asyncio loop, plus the
+background tasks, until SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import uvicorn
+import yaml
+from starlette.types import ASGIApp
+
+from pocketstack.common.db import Database
+from pocketstack.common.files import atomic_write
+from pocketstack.config import Settings, render_toml
+from pocketstack.identity import runtime as identity_runtime
+from pocketstack.identity.service.bootstrap import CatalogEntry
+
+LOG = logging.getLogger(__name__)
+CLOUD_NAME = "pocketstack"
+
+
+@dataclass
+class Started:
+    """What ``prepare`` did, for the CLI to tell the user."""
+
+    first_start: bool
+    admin_password: str | None
+    generated_password: bool
+    clouds_yaml: Path | None
+    endpoints: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Service:
+    name: str
+    app: ASGIApp
+    port: int
+
+
+class Cloud:
+    def __init__(self, settings: Settings, *, clouds_yaml: Path | None = None) -> None:
+        self.settings = settings
+        self.clouds_yaml = clouds_yaml
+        self.db: Database | None = None
+        self.services: list[Service] = []
+        self.identity: identity_runtime.IdentityRuntime | None = None
+
+    # -- prepare -------------------------------------------------------------------------------
+    def prepare(self) -> Started:
+        settings = self.settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(settings.data_dir, 0o700)
+        self.db = Database(settings.database_url, echo=settings.database.echo)
+        password = (settings.admin_password.get_secret_value()
+                    if settings.admin_password else None)
+        generated = False
+        first = True
+        if settings.identity.enabled:
+            self.db.migrate(identity_runtime.MIGRATIONS,
+                            version_table=identity_runtime.VERSION_TABLE)
+            first = not identity_runtime.admin_exists(self.db, settings)
+            if first and password is None:
+                password, generated = secrets.token_urlsafe(18), True
+            self.identity = identity_runtime.build(
+                settings, self.db, admin_password=password, catalog=self.catalog(),
+                access_log=settings.access_log)
+            self.services.append(Service("identity", self.identity.app, self.identity.port))
+        written = self._write_clouds_yaml(password) if settings.identity.enabled else None
+        endpoints = {s.name: self.settings.url_for(s.port) for s in self.services}
+        return Started(first, password, generated, written, endpoints)
+
+    def catalog(self) -> list[CatalogEntry]:
+        """Catalog entries of the services this cloud runs."""
+        entries = []
+        if self.settings.identity.enabled:
+            entries.append(CatalogEntry("identity", "keystone", "Identity Service",
+                                        self.settings.url_for(self.settings.identity.port,
+                                                              "/v3/")))
+        return entries
+
+    def _write_clouds_yaml(self, password: str | None) -> Path:
+        path = self.clouds_yaml or default_clouds_yaml()
+        write_clouds_yaml(path, self.settings, password)
+        return path
+
+    # -- serve ---------------------------------------------------------------------------------
+    async def serve(self) -> None:
+        servers = [_Server(uvicorn.Config(
+            s.app, host=self.settings.host, port=s.port, loop="none", http="httptools",
+            lifespan="off", log_config=None, access_log=False, server_header=False,
+            date_header=True, timeout_graceful_shutdown=5)) for s in self.services]
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, _stop_all, servers)
+        if self.identity is not None:
+            self.identity.start_tasks()
+        try:
+            await asyncio.gather(*(server.serve() for server in servers))
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            await self._stop_tasks()
+            if self.db is not None:
+                self.db.close()
+
+    async def _stop_tasks(self) -> None:
+        tasks = self.identity.tasks if self.identity else []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signals to the cloud (several servers share one loop)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _stop_all(servers: list[_Server]) -> None:
+    LOG.info("shutting down")
+    for server in servers:
+        if server.should_exit:
+            server.force_exit = True
+        server.should_exit = True
+
+
+def default_clouds_yaml() -> Path:
+    """Where the OpenStack clients look first: ``~/.config/openstack/clouds.yaml``."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "openstack" / "clouds.yaml"
+
+
+def write_clouds_yaml(path: Path, settings: Settings, password: str | None) -> None:
+    """Add or refresh the ``pocketstack`` entry, keeping every other cloud in the file."""
+    data: dict[str, object] = {}
+    if path.exists():
+        loaded = yaml.safe_load(path.read_text()) or {}
+        data = loaded if isinstance(loaded, dict) else {}
+    clouds = data.setdefault("clouds", {})
+    assert isinstance(clouds, dict)
+    previous = clouds.get(CLOUD_NAME) or {}
+    old_password = (previous.get("auth") or {}).get("password")
+    auth = {"auth_url": settings.url_for(settings.identity.port, "/v3"),
+            "username": settings.admin_user, "project_name": settings.admin_project,
+            "user_domain_name": "Default", "project_domain_name": "Default"}
+    if password or old_password:
+        auth["password"] = password or old_password
+    clouds[CLOUD_NAME] = {"auth": auth, "region_name": settings.region,
+                          "interface": "public", "identity_api_version": 3}
+    atomic_write(path, yaml.safe_dump(data, sort_keys=False).encode(), mode=0o600)
+
+
+def write_default_config(path: Path, settings: Settings) -> None:
+    if not path.exists():
+        atomic_write(path, render_toml(settings).encode(), mode=0o600)

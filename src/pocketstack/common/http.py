@@ -1,0 +1,196 @@
+"""HTTP plumbing shared by every service: request ids, access log, body limits, error edge.
+
+Three pure-ASGI middlewares, outermost first, wrap every service's app
+(:func:`wrap_service_app` composes them):
+
+``RequestIdMiddleware``
+    gives each request an id (``scope["pocketstack.request_id"]``), sends it back in the
+    service's headers and writes one access-log line per request, with secrets redacted from
+    the query string and no header ever logged.
+``ErrorMiddleware``
+    the edge where exceptions become responses: a :class:`ServiceError` is rendered by the
+    service's one renderer; anything else is logged with its traceback and rendered as a 500
+    in the service's format, so a client never sees a traceback.
+``BodyLimitMiddleware``
+    refuses request bodies over a size (``Content-Length`` up front, chunked bodies as they
+    stream) with the service's 413.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pocketstack.common.errors import InternalError, RequestTooLarge, ServiceError
+
+REQUEST_ID_KEY = "pocketstack.request_id"
+ACCESS_LOG = logging.getLogger("pocketstack.access")
+ERROR_LOG = logging.getLogger("pocketstack.error")
+
+# A renderer turns an error into the service's own response format (one per service).
+Renderer = Callable[[ServiceError, Scope], Response]
+
+_SECRET_PARAM_HINTS = ("sig", "token", "key", "password", "secret", "signature")
+
+
+def keystone_request_id() -> str:
+    return f"req-{uuid.uuid4()}"
+
+
+def request_id_of(scope: Scope) -> str:
+    return str(scope.get(REQUEST_ID_KEY, ""))
+
+
+def redact_query(query: str) -> str:
+    """The query string with the values of secret-looking parameters replaced by ``***``."""
+    if not query:
+        return ""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    safe = [(k, "***" if any(h in k.lower() for h in _SECRET_PARAM_HINTS) else v)
+            for k, v in pairs]
+    return urlencode(safe, safe="/")
+
+
+class RequestIdMiddleware:
+    def __init__(self, app: ASGIApp, *, service: str,
+                 header_names: Iterable[str] = ("x-openstack-request-id",),
+                 id_factory: Callable[[], str] = keystone_request_id,
+                 access_log: bool = True) -> None:
+        self.app = app
+        self.service = service
+        self.header_names = [h.lower().encode("latin-1") for h in header_names]
+        self.id_factory = id_factory
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = self.id_factory()
+        scope[REQUEST_ID_KEY] = request_id
+        id_bytes = request_id.encode("latin-1")
+        started = time.perf_counter()
+        state = {"status": 0, "bytes": 0}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                state["status"] = message["status"]
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() not in self.header_names]
+                headers.extend((name, id_bytes) for name in self.header_names)
+                message = {**message, "headers": headers}
+            elif message["type"] == "http.response.body":
+                state["bytes"] += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if self.access_log:
+                self._log(scope, request_id, state, time.perf_counter() - started)
+
+    def _log(self, scope: Scope, request_id: str, state: dict[str, int], took: float) -> None:
+        client = scope.get("client") or ("-", 0)
+        query = redact_query(scope.get("query_string", b"").decode("latin-1"))
+        path = scope.get("raw_path", scope["path"].encode()).decode("latin-1", "replace")
+        target = f"{path}?{query}" if query else path
+        ACCESS_LOG.info('%s %s "%s %s" %d %d %.4f %s', self.service, client[0],
+                        scope["method"], target, state["status"] or 499, state["bytes"], took,
+                        request_id)
+
+
+class ErrorMiddleware:
+    def __init__(self, app: ASGIApp, *, render: Renderer) -> None:
+        self.app = app
+        self.render = render
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:  # the edge: nothing escapes as a traceback
+            error = exc if isinstance(exc, ServiceError) else None
+            if error is None or error.status >= 500:
+                ERROR_LOG.exception("%s %s failed [%s]", scope["method"], scope["path"],
+                                    request_id_of(scope))
+            if started:
+                return  # headers are out: the client sees a truncated body, as it must
+            response = self.render(error or InternalError(), scope)
+            await response(scope, receive, send)
+
+
+class BodyLimitMiddleware:
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.max_bytes
+                except ValueError:
+                    too_big = False
+                if too_big:
+                    raise RequestTooLarge()
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise RequestTooLarge()
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+def wrap_service_app(app: ASGIApp, *, service: str, render: Renderer,
+                     max_body: int | None = None, access_log: bool = True,
+                     header_names: Iterable[str] = ("x-openstack-request-id",),
+                     id_factory: Callable[[], str] = keystone_request_id) -> ASGIApp:
+    """Compose the shared middlewares around a service's app (outermost: request id)."""
+    inner: ASGIApp = app
+    if max_body is not None:
+        inner = BodyLimitMiddleware(inner, max_bytes=max_body)
+    inner = ErrorMiddleware(inner, render=render)
+    return RequestIdMiddleware(inner, service=service, header_names=header_names,
+                               id_factory=id_factory, access_log=access_log)
+
+
+async def read_body(receive: Receive) -> bytes:
+    """The whole request body (for small control-plane bodies only; data paths stream)."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+AsyncHandler = Callable[..., Awaitable[Any]]

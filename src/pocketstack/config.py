@@ -1,0 +1,222 @@
+"""Typed settings: one TOML file, environment overrides, command-line overrides.
+
+Precedence, lowest first: the defaults below, the TOML file, environment variables, then what
+the command line passes. An environment variable names a section and a key:
+``POCKETSTACK_IDENTITY__PORT=5001`` sets ``[identity] port``; top-level keys drop the section
+(``POCKETSTACK_ADMIN_PASSWORD``). Every option carries its default and a one-line doc, and
+:func:`render_toml` turns them into the commented file ``pocketstack up`` writes on first start.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+ENV_PREFIX = "POCKETSTACK_"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be loaded; the message says which option and why."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DatabaseSettings(_Section):
+    url: str = Field(
+        "",
+        description="SQLAlchemy URL of the control database; empty means SQLite at "
+        "<data_dir>/control.db (e.g. postgresql+psycopg://user:pw@host/db).",
+    )
+    echo: bool = Field(False, description="Log every SQL statement (debugging only).")
+
+
+class IdentitySettings(_Section):
+    enabled: bool = Field(True, description="Run the identity service (Keystone v3).")
+    port: int = Field(5000, ge=0, le=65535, description="TCP port of the identity API.")
+    token_expiration: int = Field(
+        3600, ge=60, description="Lifetime of a new token in seconds (Keystone default: 1 h)."
+    )
+    allow_expired_window: int = Field(
+        172800, ge=0, description="Seconds after expiry a service may still validate a token "
+        "with allow_expired (Keystone default: 48 h)."
+    )
+    bcrypt_rounds: int = Field(
+        12, ge=4, le=31, description="bcrypt cost factor for password hashes (Keystone default)."
+    )
+    max_active_keys: int = Field(
+        3, ge=2, description="Fernet keys kept by rotation: staged + primary + secondaries."
+    )
+    max_request_body_size: int = Field(
+        114688, ge=1024, description="Largest accepted request body in bytes (Keystone default)."
+    )
+    max_password_length: int = Field(
+        4096, ge=8, description="Longest accepted password (Keystone default)."
+    )
+    list_limit: int = Field(
+        0, ge=0, description="Cap on list results (0: unlimited, Keystone's default)."
+    )
+    policy_file: str = Field(
+        "", description="YAML file of policy rule overrides for the identity API."
+    )
+    cache_time: int = Field(
+        600, ge=0, description="Seconds a cached identity lookup (roles, catalog) may live "
+        "before it is rebuilt; writes in this process invalidate at once."
+    )
+
+
+class Settings(BaseModel):
+    """Everything pocketstack can be told. Build with :func:`load_settings`."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    data_dir: Path = Field(Path("data"), description="Where all state lives.")
+    host: str = Field("127.0.0.1", description="Address every service binds.")
+    public_host: str = Field(
+        "", description="Host name clients use in catalog URLs; empty: the bind address "
+        "(127.0.0.1 when binding 0.0.0.0)."
+    )
+    region: str = Field("RegionOne", description="Region of the catalog's endpoints.")
+    admin_password: SecretStr | None = Field(
+        None, description="Bootstrap admin password; generated and printed once when unset.",
+    )
+    admin_user: str = Field("admin", description="Name of the bootstrap admin user.")
+    admin_project: str = Field("admin", description="Name of the bootstrap admin project.")
+    log_level: str = Field("info", description="Log level: debug, info, warning, error.")
+    access_log: bool = Field(True, description="Log one line per request.")
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.data_dir.resolve() / 'control.db'}"
+
+    @property
+    def advertised_host(self) -> str:
+        if self.public_host:
+            return self.public_host
+        return "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+
+    def url_for(self, port: int, path: str = "") -> str:
+        host = self.advertised_host
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"http://{host}:{port}{path}"
+
+
+def load_settings(
+    config_file: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Defaults < TOML file < environment < ``overrides`` (dotted keys: ``identity.port``)."""
+    data: dict[str, Any] = {}
+    if config_file is not None:
+        data = _read_toml(config_file)
+    _merge(data, _from_environ(os.environ if environ is None else environ))
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _merge(data, _nest(dotted.split("."), value))
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc)) from exc
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+
+
+def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
+    sections = {
+        name for name, field in Settings.model_fields.items()
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+    }
+    data: dict[str, Any] = {}
+    for key, value in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        path = key[len(ENV_PREFIX):].lower().split("__")
+        top_level = len(path) == 1 and path[0] in Settings.model_fields \
+            and path[0] not in sections
+        if top_level or (len(path) == 2 and path[0] in sections):
+            _merge(data, _nest(path, value))
+    return data
+
+
+def _nest(path: list[str], value: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {path[-1]: value}
+    for part in reversed(path[:-1]):
+        out = {part: out}
+    return out
+
+
+def _merge(into: dict[str, Any], other: Mapping[str, Any]) -> None:
+    for key, value in other.items():
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        elif isinstance(value, Mapping):
+            into[key] = dict(value)
+        else:
+            into[key] = value
+
+
+def _explain(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        lines.append(f"{where}: {err['msg']}")
+    return "invalid configuration: " + "; ".join(lines)
+
+
+def render_toml(settings: Settings, *, include_secrets: bool = False) -> str:
+    """The settings as a commented TOML document (every option with its doc line)."""
+    out = ["# pocketstack configuration. Every option is shown with its doc line.", ""]
+    nested = []
+    for name, field in Settings.model_fields.items():
+        value = getattr(settings, name)
+        if isinstance(value, BaseModel):
+            nested.append((name, value))
+            continue
+        out.extend(_toml_option(name, value, field.description, include_secrets))
+    for section, model in nested:
+        out.extend(["", f"[{section}]"])
+        for name, field in type(model).model_fields.items():
+            out.extend(_toml_option(name, getattr(model, name), field.description,
+                                    include_secrets))
+    return "\n".join(out) + "\n"
+
+
+def _toml_option(name: str, value: Any, doc: str | None, include_secrets: bool) -> list[str]:
+    lines = [f"# {doc}"] if doc else []
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value() if include_secrets else None
+    if value is None:
+        lines.append(f"# {name} =")
+    else:
+        lines.append(f"{name} = {_toml_value(value)}")
+    return lines
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'

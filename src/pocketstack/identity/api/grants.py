@@ -1,0 +1,104 @@
+"""Role grants: /v3/{projects,domains}/{id}/{users,groups}/{id}/roles[/{role}],
+/v3/system/{users,groups}/{id}/roles[/{role}] and their OS-INHERIT twins
+(/v3/OS-INHERIT/.../roles[/{role}]/inherited_to_projects).
+
+The 24 routes are one table: each (target kind, actor kind, inherited) triple gets the same
+four handlers, built by :func:`_register`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse, Response
+
+from pocketstack.identity.api.common import Ctx, RequestContext, collection, no_content
+from pocketstack.identity.service.assignment import Actor, Target
+
+router = APIRouter()
+
+
+def _actor(kind: str, actor_id: str) -> Actor:
+    return Actor(user_id=actor_id) if kind == "users" else Actor(group_id=actor_id)
+
+
+def _target(kind: str, target_id: str) -> Target:
+    if kind == "projects":
+        return Target(project_id=target_id)
+    if kind == "domains":
+        return Target(domain_id=target_id)
+    return Target(system=True)
+
+
+def _policy_target(ctx: RequestContext, target: Target) -> dict[str, Any]:
+    if target.project_id:
+        return {"project": ctx.identity.resource.get_project(target.project_id)}
+    if target.domain_id:
+        return {"domain": {"id": target.domain_id}}
+    return {}
+
+
+def _actions(target_kind: str) -> dict[str, str]:
+    if target_kind == "system":
+        return {"check": "identity:check_system_grant", "list": "identity:list_system_grants",
+                "create": "identity:create_system_grant",
+                "revoke": "identity:revoke_system_grant"}
+    return {"check": "identity:check_grant", "list": "identity:list_grants",
+            "create": "identity:create_grant", "revoke": "identity:revoke_grant"}
+
+
+def _register(target_kind: str, actor_kind: str, inherited: bool) -> None:
+    prefix = "/v3/OS-INHERIT" if inherited else "/v3"
+    target_part = "/system" if target_kind == "system" else f"/{target_kind}/{{target_id}}"
+    base = f"{prefix}{target_part}/{actor_kind}/{{actor_id}}/roles"
+    suffix = "/inherited_to_projects" if inherited else ""
+    actions = _actions(target_kind)
+
+    def parts(ctx: RequestContext, target_id: str, actor_id: str, action: str
+              ) -> tuple[Actor, Target]:
+        target = _target(target_kind, target_id)
+        ctx.enforce(actions[action], _policy_target(ctx, target))
+        return _actor(actor_kind, actor_id), target
+
+    def list_grants(ctx: Ctx, request: Request, actor_id: str, target_id: str = "system"
+                    ) -> JSONResponse:
+        actor, target = parts(ctx, target_id, actor_id, "list")
+        roles = ctx.identity.assignments.list_grants(actor, target, inherited=inherited)
+        return collection(ctx, request, "roles", roles, "roles")
+
+    def check_grant(ctx: Ctx, actor_id: str, role_id: str, target_id: str = "system"
+                    ) -> Response:
+        actor, target = parts(ctx, target_id, actor_id, "check")
+        ctx.identity.assignments.check_grant(role_id, actor, target, inherited=inherited)
+        return no_content()
+
+    def create_grant(ctx: Ctx, actor_id: str, role_id: str, target_id: str = "system"
+                     ) -> Response:
+        actor, target = parts(ctx, target_id, actor_id, "create")
+        ctx.identity.assignments.create_grant(role_id, actor, target, inherited=inherited)
+        return no_content()
+
+    def revoke_grant(ctx: Ctx, actor_id: str, role_id: str, target_id: str = "system"
+                     ) -> Response:
+        actor, target = parts(ctx, target_id, actor_id, "revoke")
+        ctx.identity.assignments.delete_grant(role_id, actor, target, inherited=inherited)
+        return no_content()
+
+    name = f"{target_kind}_{actor_kind}{'_inherited' if inherited else ''}"
+    routes: list[tuple[str, list[str], Callable[..., Any], str]] = [
+        (f"{base}{suffix}", ["GET", "HEAD"], list_grants, "list"),
+        (f"{base}/{{role_id}}{suffix}", ["GET", "HEAD"], check_grant, "check"),
+        (f"{base}/{{role_id}}{suffix}", ["PUT"], create_grant, "create"),
+        (f"{base}/{{role_id}}{suffix}", ["DELETE"], revoke_grant, "revoke"),
+    ]
+    for path, methods, handler, verb in routes:
+        router.add_api_route(path, handler, methods=methods, name=f"{verb}_grant_{name}")
+
+
+for _target_kind in ("projects", "domains", "system"):
+    for _actor_kind in ("users", "groups"):
+        _register(_target_kind, _actor_kind, inherited=False)
+        if _target_kind != "system":
+            _register(_target_kind, _actor_kind, inherited=True)

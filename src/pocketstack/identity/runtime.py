@@ -1,0 +1,86 @@
+"""Assembling the identity service for ``cloud.py``: keys, database, bootstrap, app, tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+from starlette.types import ASGIApp
+
+from pocketstack.common.db import Database
+from pocketstack.common.policy import PolicyEngine, load_overrides
+from pocketstack.config import Settings
+from pocketstack.identity import models as m
+from pocketstack.identity.api.app import create_app
+from pocketstack.identity.policies import RULES
+from pocketstack.identity.service.bootstrap import CatalogEntry, bootstrap
+from pocketstack.identity.service.hub import MIGRATIONS, VERSION_TABLE, Identity
+from pocketstack.identity.tokens import FernetKeyRepository
+
+LOG = logging.getLogger(__name__)
+REVOCATION_SYNC_INTERVAL = 5.0
+REVOCATION_PRUNE_INTERVAL = 3600.0
+
+
+def token_key_repository(settings: Settings) -> FernetKeyRepository:
+    return FernetKeyRepository(settings.data_dir / "keys" / "fernet",
+                               max_active_keys=settings.identity.max_active_keys)
+
+
+def credential_key_repository(settings: Settings) -> FernetKeyRepository:
+    return FernetKeyRepository(settings.data_dir / "keys" / "credential",
+                               max_active_keys=settings.identity.max_active_keys)
+
+
+def policy_engine(settings: Settings) -> PolicyEngine:
+    overrides = None
+    if settings.identity.policy_file:
+        overrides = load_overrides(Path(settings.identity.policy_file))
+    return PolicyEngine(RULES, overrides=overrides)
+
+
+@dataclass
+class IdentityRuntime:
+    identity: Identity
+    app: ASGIApp
+    port: int
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def start_tasks(self) -> None:
+        self.tasks.append(asyncio.create_task(self._sync_revocations(), name="revocations"))
+
+    async def _sync_revocations(self) -> None:
+        """Other processes (a second API worker, the CLI) may revoke tokens too."""
+        since_prune = 0.0
+        while True:
+            await asyncio.sleep(REVOCATION_SYNC_INTERVAL)
+            since_prune += REVOCATION_SYNC_INTERVAL
+            try:
+                await self.identity.db.run(self.identity.sync_revocations)
+                if since_prune >= REVOCATION_PRUNE_INTERVAL:
+                    since_prune = 0.0
+                    await self.identity.db.run(self.identity.prune_revocations)
+            except Exception:  # keep the task alive; the next round retries
+                LOG.exception("revocation sync failed")
+
+
+def admin_exists(db: Database, settings: Settings) -> bool:
+    with db.session() as s:
+        return s.scalar(select(m.User.id).where(m.User.name == settings.admin_user,
+                                                m.User.domain_id == "default")) is not None
+
+
+def build(settings: Settings, db: Database, *, admin_password: str | None,
+          catalog: list[CatalogEntry], access_log: bool = True) -> IdentityRuntime:
+    """Migrate, make keys, bootstrap (idempotent) and build the app."""
+    db.migrate(MIGRATIONS, version_table=VERSION_TABLE)
+    tokens, credentials = token_key_repository(settings), credential_key_repository(settings)
+    tokens.initialize()
+    credentials.initialize()
+    identity = Identity(settings, db, token_keys=tokens, credential_keys=credentials)
+    bootstrap(identity, admin_password=admin_password, services=catalog)
+    app = create_app(identity, policy_engine(settings), access_log=access_log)
+    return IdentityRuntime(identity, app, settings.identity.port)

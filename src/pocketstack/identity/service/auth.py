@@ -1,0 +1,264 @@
+"""``POST /v3/auth/tokens``: who is asking (methods) and for what (scope).
+
+Methods: ``password`` (user id, or name + domain), ``token`` (rescoping: the new token keeps
+the old one's expiry and audit chain), ``application_credential`` (id, or name + user; the
+scope is the credential's project and the roles its subset). Failures are a plain 401 with no
+hint of which part was wrong, and are logged (never with the secret) with a running count.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pocketstack.identity import models as m
+from pocketstack.identity.exceptions import (
+    Forbidden,
+    NotFound,
+    TokenNotFound,
+    Unauthorized,
+    ValidationError,
+)
+from pocketstack.identity.service.assignment import Target
+from pocketstack.identity.service.tokens import TokenInfo
+from pocketstack.identity.tokens import TokenPayload, random_audit_id, rescoped_audit_ids
+
+if TYPE_CHECKING:
+    from pocketstack.identity.service.hub import Identity
+
+LOG = logging.getLogger(__name__)
+SUPPORTED_METHODS = ("password", "token", "application_credential")
+
+
+class FailureCounter:
+    """Counts authentication failures over the last minute, for the log line (no lockout)."""
+
+    def __init__(self, window: float = 60.0) -> None:
+        self.window = window
+        self._times: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def record(self) -> int:
+        now = time.monotonic()
+        with self._lock:
+            self._times.append(now)
+            while self._times and now - self._times[0] > self.window:
+                self._times.popleft()
+            return len(self._times)
+
+
+class AuthService:
+    def __init__(self, hub: Identity) -> None:
+        self.hub = hub
+        self.failures = FailureCounter()
+
+    def authenticate(self, auth: Mapping[str, Any], *, subject_token: str | None = None
+                     ) -> TokenInfo:
+        """Check the methods, resolve the scope and issue a token (blocking work)."""
+        identity = auth.get("identity")
+        if not isinstance(identity, Mapping):
+            raise ValidationError(attribute="identity", target="auth")
+        methods = identity.get("methods")
+        if not isinstance(methods, list) or not methods or \
+                not all(isinstance(x, str) for x in methods):
+            raise ValidationError(attribute="methods", target="identity")
+        unknown = [x for x in methods if x not in SUPPORTED_METHODS]
+        if unknown:
+            raise Unauthorized("Attempted to authenticate with an unsupported method.")
+        outcome = _Outcome()
+        for method in dict.fromkeys(methods):
+            data = identity.get(method, {} if method == "token" else None)
+            if not isinstance(data, Mapping):
+                raise ValidationError(attribute=method, target="identity")
+            getattr(self, f"_method_{method}")(data, outcome, subject_token)
+        payload = self._payload(outcome, auth.get("scope"))
+        return self.hub.tokens.issue(payload)
+
+    # -- methods -------------------------------------------------------------------------------
+    def _method_password(self, data: Mapping[str, Any], outcome: _Outcome, _: str | None
+                         ) -> None:
+        user = data.get("user")
+        if not isinstance(user, Mapping):
+            raise ValidationError(attribute="user", target="password")
+        password = user.get("password")
+        if not isinstance(password, str):
+            raise ValidationError(attribute="password", target="user")
+        who = user.get("id") or user.get("name")
+        try:
+            user_id = self._find_user(user)
+        except NotFound:
+            self.hub.users.verify_password("", "")  # same cost as a real check
+            self._fail(f"password: no such user {who!r}")
+        if not self.hub.users.verify_password(user_id, password):
+            self._fail(f"password: wrong password for user {user_id}")
+        outcome.add_user(user_id, "password")
+
+    def _method_token(self, data: Mapping[str, Any], outcome: _Outcome,
+                      subject_token: str | None) -> None:
+        token_id = data.get("id") or subject_token
+        if not isinstance(token_id, str) or not token_id:
+            raise ValidationError(attribute="id", target="token")
+        try:
+            parent = self.hub.tokens.validate(token_id)
+        except TokenNotFound:
+            self._fail("token: invalid or revoked token")
+        if parent.payload.app_cred_id is not None:
+            raise Forbidden("Cannot rescope a token made with an application credential.")
+        outcome.add_user(parent.user_id, "token", *parent.payload.methods)
+        outcome.parent = parent.payload
+
+    def _method_application_credential(self, data: Mapping[str, Any], outcome: _Outcome,
+                                       _: str | None) -> None:
+        secret = data.get("secret")
+        if not isinstance(secret, str):
+            raise ValidationError(attribute="secret", target="application_credential")
+        ident = dict(data)
+        if not ident.get("id"):
+            if not isinstance(data.get("user"), Mapping) or not data.get("name"):
+                raise ValidationError(attribute="id or name and user",
+                                      target="application_credential")
+            try:
+                ident["user_id"] = self._find_user(data["user"])
+            except NotFound:
+                self._fail("application_credential: no such user")
+        try:
+            row = self.hub.app_creds.authenticate(ident, secret)
+        except (NotFound, ValueError):
+            self._fail(f"application_credential: rejected {ident.get('id') or ident.get('name')}")
+        outcome.add_user(row.user_id, "application_credential")
+        outcome.app_cred = (row.id, row.project_id)
+
+    # -- scope ---------------------------------------------------------------------------------
+    def _payload(self, outcome: _Outcome, scope: Any) -> TokenPayload:
+        assert outcome.user_id is not None
+        target = self._target(outcome, scope)
+        expires = datetime.now(UTC) + timedelta(seconds=self.hub.settings.identity
+                                                .token_expiration)
+        audit_ids: tuple[str, ...] = (random_audit_id(),)
+        if outcome.parent is not None:
+            expires = min(expires, outcome.parent.expires_at)
+            audit_ids = rescoped_audit_ids(outcome.parent)
+        payload = TokenPayload(
+            user_id=outcome.user_id, methods=tuple(outcome.methods), expires_at=expires,
+            audit_ids=audit_ids, project_id=target.project_id, domain_id=target.domain_id,
+            system="all" if target.system else None,
+            app_cred_id=outcome.app_cred[0] if outcome.app_cred else None)
+        try:
+            self.hub.tokens.resolve_scope(payload)
+        except Unauthorized as exc:
+            self._fail(f"scope: {exc.message}")
+        return payload
+
+    def _target(self, outcome: _Outcome, scope: Any) -> Target:
+        if outcome.app_cred is not None:
+            if scope not in (None, "unscoped") and \
+                    (not isinstance(scope, Mapping) or "project" not in scope):
+                self._fail("application credentials cannot request a scope")
+            return Target(project_id=outcome.app_cred[1])
+        if scope is None:
+            return self._default_project(outcome.user_id or "")
+        if scope == "unscoped":
+            return Target(system=False)
+        if not isinstance(scope, Mapping) or len(scope) != 1:
+            raise ValidationError(attribute="project, domain, or system", target="scope")
+        with self.hub.db.session() as s:
+            if "project" in scope:
+                return Target(project_id=self._find_project(s, scope["project"]))
+            if "domain" in scope:
+                return Target(domain_id=self._find_domain(s, scope["domain"]))
+            if "system" in scope:
+                if scope["system"] != {"all": True}:
+                    raise ValidationError(attribute="all", target="system")
+                return Target(system=True)
+            if "OS-TRUST:trust" in scope:
+                raise Forbidden("Trusts are not supported by this cloud.")
+        raise ValidationError(attribute="project, domain, or system", target="scope")
+
+    def _default_project(self, user_id: str) -> Target:
+        """Keystone scopes an unscoped request to the user's default project when usable."""
+        with self.hub.db.session() as s:
+            user = s.get(m.User, user_id)
+            project_id = user.default_project_id if user else None
+            if project_id is None or s.get(m.Project, project_id) is None:
+                return Target()
+            if not self.hub.assignments.effective_role_ids(
+                    s, user_id, Target(project_id=project_id)):
+                return Target()
+        return Target(project_id=project_id)
+
+    # -- lookups -------------------------------------------------------------------------------
+    def _find_user(self, user: Mapping[str, Any]) -> str:
+        with self.hub.db.session() as s:
+            if user.get("id"):
+                found = s.get(m.User, str(user["id"]))
+                if found is None:
+                    raise NotFound.of("user", str(user["id"]))
+                return found.id
+            if not isinstance(user.get("name"), str):
+                raise ValidationError(attribute="id or name", target="user")
+            domain_id = self._find_domain(s, user.get("domain"))
+            user_id = s.scalar(select(m.User.id).where(m.User.name == user["name"],
+                                                       m.User.domain_id == domain_id))
+            if user_id is None:
+                raise NotFound.of("user", str(user["name"]))
+            return user_id
+
+    def _find_project(self, s: Session, project: Any) -> str:
+        if not isinstance(project, Mapping):
+            raise ValidationError(attribute="project", target="scope")
+        if project.get("id"):
+            if s.get(m.Project, str(project["id"])) is None:
+                self._fail(f"scope: no project {project['id']}")
+            return str(project["id"])
+        if not isinstance(project.get("name"), str):
+            raise ValidationError(attribute="id or name", target="project")
+        domain_id = self._find_domain(s, project.get("domain"))
+        project_id = s.scalar(select(m.Project.id).where(m.Project.name == project["name"],
+                                                         m.Project.domain_id == domain_id))
+        if project_id is None:
+            self._fail(f"scope: no project {project['name']!r}")
+        return project_id
+
+    def _find_domain(self, s: Session, domain: Any) -> str:
+        if not isinstance(domain, Mapping):
+            raise ValidationError(attribute="domain", target="scope or user")
+        if domain.get("id"):
+            found = s.get(m.Domain, str(domain["id"]))
+        elif isinstance(domain.get("name"), str):
+            found = s.scalar(select(m.Domain).where(m.Domain.name == domain["name"]))
+        else:
+            raise ValidationError(attribute="id or name", target="domain")
+        if found is None:
+            self._fail(f"no such domain {domain.get('id') or domain.get('name')!r}")
+        if not found.enabled:
+            self._fail(f"domain {found.id} is disabled")
+        return found.id
+
+    def _fail(self, why: str) -> Any:
+        count = self.failures.record()
+        LOG.warning("authentication failed (%s); %d failures in the last minute", why, count)
+        raise Unauthorized()
+
+
+class _Outcome:
+    """What the methods established: one user, the method names, the credential used."""
+
+    def __init__(self) -> None:
+        self.user_id: str | None = None
+        self.methods: list[str] = []
+        self.parent: TokenPayload | None = None
+        self.app_cred: tuple[str, str | None] | None = None
+
+    def add_user(self, user_id: str, *methods: str) -> None:
+        if self.user_id is not None and self.user_id != user_id:
+            raise Unauthorized("The methods named different users.")
+        self.user_id = user_id
+        self.methods.extend(x for x in methods if x not in self.methods)

@@ -1,0 +1,49 @@
+"""Small helpers every identity service module uses: ids, clocks, time formats."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from sqlalchemy.exc import IntegrityError
+
+from pocketstack.identity.exceptions import Conflict
+
+
+def new_id() -> str:
+    """A Keystone-style id: uuid4 as 32 hex characters."""
+    return uuid.uuid4().hex
+
+
+def utcnow() -> datetime:
+    """Naive UTC now (the database stores naive UTC timestamps)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def isotime(value: datetime | None, *, subsecond: bool = True) -> str | None:
+    """Keystone's wire form of a time: ``2015-11-09T01:42:57.000000Z``."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    fmt = "%Y-%m-%dT%H:%M:%S.%fZ" if subsecond else "%Y-%m-%dT%H:%M:%SZ"
+    return value.strftime(fmt)
+
+
+def parse_isotime(text: str) -> datetime:
+    """Parse an ISO 8601 time (``Z`` or an offset allowed) into naive UTC; ValueError if bad."""
+    value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+@contextlib.contextmanager
+def conflict_guard(kind: str, details: str) -> Iterator[None]:
+    """Turn a unique-constraint violation inside the block into Keystone's 409."""
+    try:
+        yield
+    except IntegrityError as exc:
+        raise Conflict(type=kind, details=details) from exc
