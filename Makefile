@@ -1,0 +1,61 @@
+# pocketstack: `make run` starts a cloud, `make test` runs every test.
+# Both create .venv on first use; `make test` also installs the Debian packages the tests
+# drive (rclone), so it runs on a fresh Debian machine (as root, or with sudo).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEB_TEST_PACKAGES := rclone
+PYTEST_ARGS ?=
+
+.PHONY: run test unit integration lint bench conformance clean venv
+
+$(VENV)/bin/python:
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  echo "python3-venv missing: installing it"; \
+	  $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y --no-install-recommends python3-venv python3-pip && \
+	  rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
+
+$(VENV)/.run-installed: $(VENV)/bin/python pyproject.toml
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	@touch $@
+
+$(VENV)/.test-installed: $(VENV)/bin/python pyproject.toml
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@ $(VENV)/.run-installed
+
+venv: $(VENV)/.run-installed
+
+run: $(VENV)/.run-installed
+	$(BIN)/pocketstack up $(ARGS)
+
+deb-test-deps:
+	@missing=""; for p in $(DEB_TEST_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y --no-install-recommends $$missing; fi
+
+test: $(VENV)/.test-installed deb-test-deps
+	$(BIN)/pytest -n auto $(PYTEST_ARGS)
+
+unit: $(VENV)/.test-installed
+	$(BIN)/pytest -n auto tests/unit $(PYTEST_ARGS)
+
+integration: $(VENV)/.test-installed deb-test-deps
+	$(BIN)/pytest -n auto tests/integration $(PYTEST_ARGS)
+
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy
+
+bench: $(VENV)/.test-installed
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
