@@ -1,0 +1,13 @@
+"""Object storage's storage layer: object files, account/container databases, nodes.
+
+The proxy talks to `StorageNode` (contract in `node`); `LocalNode` implements it on this
+host's devices. Below it: `diskfile` (object files; `mem_diskfile` is the in-memory twin),
+`account_broker` and `container_broker` (SQLite per entity), `listing` (Swift listing
+semantics) and `async_pending` (failed container updates). Outcomes are the exceptions
+of `exceptions`, each with its HTTP status; data crossing the seam is in `types`.
+"""
+
+from pocketstack.objectstore.storage.local_node import LocalNode
+from pocketstack.objectstore.storage.node import StorageNode
+
+__all__ = ["LocalNode", "StorageNode"]

@@ -1,0 +1,416 @@
+"""Object files on disk: the backend contract of object storage, and its disk implementation.
+
+The contract (also met by `mem_diskfile`, and checked by one test suite run against both)
+is four classes used synchronously, from worker threads:
+
+``Manager.get_diskfile(device, partition, account, container, obj, policy) -> DiskFile``
+    Raises DeviceUnavailable if the device is missing (or not a mount point when checked).
+``Manager.get_hashes(device, partition, policy) -> {suffix: md5}``
+    For replication: a digest per suffix of the object files it holds (reclaiming
+    tombstones older than ``reclaim_age`` on the way). Empty suffixes are left out.
+
+``DiskFile``
+    ``open(now=None) -> metadata``: the object's metadata (a .meta's applied, see
+        `hashdir`). Raises DiskFileNotExist, DiskFileDeleted (``timestamp`` = tombstone),
+        DiskFileExpired (X-Delete-At <= now), DiskFileQuarantined (corrupt files moved
+        aside), DiskFileCollision (the hash dir holds another name). After a successful
+        open: ``metadata``, ``data_timestamp``, ``timestamp`` (newest of data and .meta),
+        ``content_length``, ``get_datafile_metadata()``, ``get_metafile_metadata()``.
+        The opened version stays readable even if it is overwritten or deleted meanwhile.
+    ``read_metadata(now=None)``: open, then close. ``close()`` releases the open file
+        (the metadata and timestamps stay available); usable as ``with df:``.
+    ``reader(ranges=None, chunk_size=None) -> DiskFileReader`` (after open; it takes over
+        the open file, so close() no longer affects it). DiskFileNotOpen before open(),
+        after close(), or for a second reader. RangeNotSatisfiable if no range overlaps.
+    ``create(size=None) -> DiskFileWriter``: a new version, invisible until committed.
+    ``write_metadata(timestamp, metadata)``: a .meta (POST), replacing user metadata.
+    ``delete(timestamp)``: a .ts (tombstone).
+    All writes: a newer timestamp wins, whatever the order writes land in.
+
+``DiskFileWriter`` (a context manager: leaving it without commit discards everything)
+    ``write(chunk) -> bytes so far``; ``bytes_written``; ``etag`` (md5 hex so far);
+    ``put(metadata)`` (needs X-Timestamp; fills in name, Content-Length and ETag from what
+    was written); ``commit(timestamp)`` publishes atomically; ``close()``.
+
+``DiskFileReader``: iterate for chunks of at most ``chunk_size`` bytes; ``close()``.
+    A whole read checks the size and md5 against the metadata; on mismatch the object is
+    quarantined and DiskFileQuarantined raised *before* the last chunk is yielded, so a
+    consumer never receives a complete-looking corrupt body. Ranged reads are not checked.
+
+Errors everywhere: ENOSPC/EDQUOT -> DiskFileNoSpace; other OS errors -> DiskFileError.
+
+Disk layout and durability (this implementation): ``<dev>/objects[-N]/<part>/<suffix>/
+<hash>/<timestamp>.data|.meta|.ts``, each file in the `fileformat` layout (body, JSON
+metadata, footer). Every write goes to a temp file in ``<dev>/tmp``, is fdatasync'ed,
+renamed into the hash dir, and the hash dir (plus any directory it had to create) is
+fsync'ed; then obsolete files are removed. A crash therefore leaves the old version or the
+new one; a stray temp file is never looked at (see `clean_tmp`). Obsolete files left by a
+crash before cleanup lose to the newest file and are removed by the next write or
+`get_hashes`. ``fsync=False`` skips the syncs (tests, throwaway clusters).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from typing import Final
+
+from pocketstack.objectstore.hashing import PathHasher
+from pocketstack.objectstore.storage import fsutil
+from pocketstack.objectstore.storage.diskfile_io import (
+    DiskFileReader,
+    DiskFileWriter,
+    RawFile,
+    preallocate,
+)
+from pocketstack.objectstore.storage.exceptions import (
+    DiskFileDeleted,
+    DiskFileError,
+    DiskFileExpired,
+    DiskFileNotExist,
+    DiskFileNotOpen,
+    DiskFileQuarantined,
+    RangeNotSatisfiable,
+)
+from pocketstack.objectstore.storage.fileformat import (
+    CorruptObjectFile,
+    encode_file,
+    read_trailer,
+)
+from pocketstack.objectstore.storage.hashdir import (
+    ETAG_KEY,
+    META,
+    NAME_KEY,
+    TIMESTAMP_KEY,
+    TOMBSTONE,
+    HashDirState,
+    ObjectFileName,
+    check_data_file,
+    check_timestamp,
+    delete_at,
+    merge_metadata,
+    resolve,
+    suffix_hash,
+)
+from pocketstack.objectstore.storage.types import ByteRange, Metadata, resolve_ranges
+from pocketstack.objectstore.timestamp import Timestamp
+
+DEFAULT_CHUNK_SIZE: Final = 65_536
+ONE_WEEK: Final = 7 * 24 * 3600
+_OPEN_ATTEMPTS: Final = 5
+
+
+class DiskFileManager:
+    """Object files under ``<devices_root>/<dev>/objects[-N]/`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        devices_root: str | os.PathLike[str],
+        *,
+        hasher: PathHasher,
+        fsync: bool = True,
+        check_mount: bool = False,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        reclaim_age: float = ONE_WEEK,
+    ) -> None:
+        if chunk_size <= 0:
+            raise ValueError("chunk_size must be positive")
+        self.devices = fsutil.Devices(devices_root, check_mount=check_mount)
+        self.hasher = hasher
+        self.fsync = fsync
+        self.chunk_size = chunk_size
+        self.reclaim_age = reclaim_age
+
+    def get_diskfile(
+        self, device: str, partition: int, account: str, container: str, obj: str, policy: int = 0
+    ) -> DiskFile:
+        fsutil.check_partition(partition)
+        if not (account and container and obj):
+            raise ValueError("an object needs an account, a container and a name")
+        device_path = self.devices.path(device)
+        name_hash = self.hasher.hexdigest(account, container, obj)
+        datadir = os.path.join(
+            device_path,
+            fsutil.policy_dir(fsutil.OBJECTS_DIR, policy),
+            str(partition),
+            fsutil.suffix_of(name_hash),
+            name_hash,
+        )
+        return DiskFile(self, device_path, datadir, f"/{account}/{container}/{obj}", policy)
+
+    def reclaim_before(self) -> Timestamp:
+        return Timestamp(max(0.0, time.time() - self.reclaim_age))
+
+    def cleanup_hashdir(self, datadir: str, *, reclaim: bool = True) -> list[str]:
+        """Remove obsolete files (and the dir if nothing is left); returns the live names."""
+        try:
+            names = os.listdir(datadir)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        state = resolve(names, reclaim_before=self.reclaim_before() if reclaim else None)
+        for filename in state.obsolete:
+            fsutil.unlink_quietly(os.path.join(datadir, filename))
+        live = [n for n in names if n not in state.obsolete]
+        if not live:
+            fsutil.remove_empty_dir(datadir)
+        return live
+
+    def get_hashes(self, device: str, partition: int, policy: int = 0) -> dict[str, str]:
+        """{suffix: md5 of its files} for one partition (see `hashdir.suffix_hash`)."""
+        fsutil.check_partition(partition)
+        part_dir = os.path.join(
+            self.devices.path(device), fsutil.policy_dir(fsutil.OBJECTS_DIR, policy), str(partition)
+        )
+        hashes = {}
+        with fsutil.map_os_errors("get_hashes"):
+            for suffix in _listdir(part_dir):
+                suffix_dir = os.path.join(part_dir, suffix)
+                if len(suffix) != 3 or not os.path.isdir(suffix_dir):
+                    continue
+                entries = []
+                for name_hash in _listdir(suffix_dir):
+                    live = self.cleanup_hashdir(os.path.join(suffix_dir, name_hash))
+                    files = [n for n in live if ObjectFileName.parse(n) is not None]
+                    if files:
+                        entries.append((name_hash, files))
+                if entries:
+                    hashes[suffix] = suffix_hash(entries)
+                else:
+                    fsutil.remove_empty_dir(suffix_dir)
+        return hashes
+
+    def clean_tmp(self, device: str, *, older_than: float = 3600.0) -> int:
+        """Remove temp files older than ``older_than`` seconds (left by crashes); a count."""
+        tmp_dir = os.path.join(self.devices.path(device), fsutil.TMP_DIR)
+        cutoff = time.time() - older_than
+        removed = 0
+        for name in _listdir(tmp_dir):
+            path = os.path.join(tmp_dir, name)
+            try:
+                if os.path.isfile(path) and os.stat(path).st_mtime < cutoff:
+                    os.unlink(path)
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+class _Vanished(Exception):
+    """A file listed a moment ago was removed by a concurrent cleanup: list again."""
+
+
+class DiskFile:
+    """One object (the newest of its versions) on one device; see the module docstring."""
+
+    def __init__(
+        self, manager: DiskFileManager, device_path: str, datadir: str, name: str, policy: int
+    ) -> None:
+        self.manager = manager
+        self.device_path = device_path
+        self.datadir = datadir
+        self.name = name
+        self.policy = policy
+        self._fp: RawFile | None = None
+        self._opened = False
+        self._body_length = 0
+        self._data_metadata: Metadata = {}
+        self._meta_metadata: Metadata | None = None
+        self._metadata: Metadata = {}
+        self._data_timestamp = Timestamp(0)
+        self._data_filename = ""
+
+    # -- reading -----------------------------------------------------------------------
+
+    def open(self, *, now: float | None = None) -> Metadata:
+        self.close()
+        self._opened = False
+        with fsutil.map_os_errors(self.name):
+            for _attempt in range(_OPEN_ATTEMPTS):
+                try:
+                    state = resolve(_listdir(self.datadir))
+                    return self._open_state(state, time.time() if now is None else now)
+                except _Vanished:
+                    continue
+        raise DiskFileError(f"{self.name}: files kept vanishing while opening")
+
+    def _open_state(self, state: HashDirState, now: float) -> Metadata:
+        if state.tombstone is not None:
+            raise DiskFileDeleted(self.name, timestamp=state.tombstone.timestamp)
+        if state.data is None:
+            raise DiskFileNotExist(self.name)
+        fp, body_length, data_md = self._load(state.data)
+        try:
+            check_data_file(self.name, state.data, body_length, data_md)
+            meta_md = None
+            if state.meta is not None:
+                _unused, _length, meta_md = self._load(state.meta, keep_open=False)
+                check_timestamp(state.meta, meta_md)
+        except CorruptObjectFile as exc:
+            fp.close()
+            raise self.quarantine(state.data.filename, str(exc)) from exc
+        except BaseException:
+            fp.close()
+            raise
+        merged = merge_metadata(data_md, meta_md) if meta_md is not None else dict(data_md)
+        expires = delete_at(merged)
+        if expires is not None and expires <= now:
+            fp.close()
+            raise DiskFileExpired(self.name, timestamp=state.data.timestamp, delete_at=expires)
+        self._fp, self._opened, self._body_length = fp, True, body_length
+        self._data_metadata, self._meta_metadata, self._metadata = data_md, meta_md, merged
+        self._data_timestamp = state.data.timestamp
+        self._data_filename = state.data.filename
+        return dict(merged)
+
+    def _load(
+        self, file: ObjectFileName, *, keep_open: bool = True
+    ) -> tuple[RawFile, int, Metadata]:
+        path = os.path.join(self.datadir, file.filename)
+        try:
+            fp = RawFile(path)
+        except FileNotFoundError as exc:
+            raise _Vanished() from exc
+        try:
+            body_length, metadata = read_trailer(fp.fileno(), os.fstat(fp.fileno()).st_size)
+        except CorruptObjectFile as exc:
+            fp.close()
+            raise self.quarantine(file.filename, str(exc)) from exc
+        except BaseException:
+            fp.close()
+            raise
+        if not keep_open:
+            fp.close()
+        return fp, body_length, metadata
+
+    def quarantine(self, filename: str, reason: str) -> DiskFileQuarantined:
+        """Move one corrupt file aside; returns the exception to raise."""
+        with fsutil.map_os_errors("quarantine"):
+            try:
+                target = fsutil.quarantine_file(
+                    self.device_path,
+                    os.path.join(self.datadir, filename),
+                    fsutil.policy_dir(fsutil.OBJECTS_DIR, self.policy),
+                )
+            except FileNotFoundError:
+                target = "(already gone)"
+        return DiskFileQuarantined(f"{self.name}/{filename} quarantined to {target}: {reason}")
+
+    def read_metadata(self, *, now: float | None = None) -> Metadata:
+        try:
+            return self.open(now=now)
+        finally:
+            self.close()
+
+    def _require_open(self) -> None:
+        if not self._opened:
+            raise DiskFileNotOpen(self.name)
+
+    @property
+    def metadata(self) -> Metadata:
+        self._require_open()
+        return dict(self._metadata)
+
+    def get_datafile_metadata(self) -> Metadata:
+        self._require_open()
+        return dict(self._data_metadata)
+
+    def get_metafile_metadata(self) -> Metadata | None:
+        self._require_open()
+        return None if self._meta_metadata is None else dict(self._meta_metadata)
+
+    @property
+    def data_timestamp(self) -> Timestamp:
+        self._require_open()
+        return self._data_timestamp
+
+    @property
+    def timestamp(self) -> Timestamp:
+        """The newest of the data and the applied .meta (Last-Modified)."""
+        self._require_open()
+        return Timestamp(self._metadata[TIMESTAMP_KEY])
+
+    @property
+    def content_length(self) -> int:
+        self._require_open()
+        return self._body_length
+
+    def reader(
+        self, *, ranges: list[ByteRange] | None = None, chunk_size: int | None = None
+    ) -> DiskFileReader:
+        self._require_open()
+        if self._fp is None:
+            raise DiskFileNotOpen(f"{self.name}: closed, or its reader() already taken")
+        resolved = None
+        if ranges:
+            resolved = resolve_ranges(ranges, self._body_length)
+            if not resolved:
+                raise RangeNotSatisfiable(self.name, content_length=self._body_length)
+        fp, self._fp = self._fp, None
+        return DiskFileReader(
+            fp,
+            body_length=self._body_length,
+            etag=self._data_metadata[ETAG_KEY],
+            ranges=resolved,
+            chunk_size=chunk_size or self.manager.chunk_size,
+            diskfile=self,
+            filename=self._data_filename,
+        )
+
+    def close(self) -> None:
+        """Release the open file (metadata and timestamps stay readable)."""
+        if self._fp is not None:
+            self._fp.close()
+            self._fp = None
+
+    def __enter__(self) -> DiskFile:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- writing -----------------------------------------------------------------------
+
+    def create(self, size: int | None = None) -> DiskFileWriter:
+        """A writer for a new version; ``size`` (if known) is preallocated up front."""
+        tmp_dir = self.manager.devices.tmp_dir(self.device_path)
+        with fsutil.map_os_errors(self.name):
+            fd, tmp_path = fsutil.make_temp_file(tmp_dir)
+            try:
+                if size:
+                    preallocate(fd, size)
+            except BaseException:
+                os.close(fd)
+                fsutil.unlink_quietly(tmp_path)
+                raise
+        return DiskFileWriter(self, fd, tmp_path)
+
+    def write_metadata(self, timestamp: Timestamp, metadata: Mapping[str, str]) -> None:
+        """Write a .meta: ``metadata`` replaces the user metadata (see `hashdir`)."""
+        self._write_marker(timestamp, META, metadata)
+
+    def delete(self, timestamp: Timestamp) -> None:
+        """Write a tombstone; the object reads as deleted unless a newer .data exists."""
+        self._write_marker(timestamp, TOMBSTONE, {})
+
+    def _write_marker(self, timestamp: Timestamp, ext: str, metadata: Mapping[str, str]) -> None:
+        content = dict(metadata)
+        content[NAME_KEY] = self.name
+        content[TIMESTAMP_KEY] = timestamp.internal
+        tmp_dir = self.manager.devices.tmp_dir(self.device_path)
+        fsync = self.manager.fsync
+        with fsutil.map_os_errors(self.name):
+            tmp_path = fsutil.write_new_file(tmp_dir, encode_file(b"", content), fsync=fsync)
+            try:
+                fsutil.publish_file(tmp_path, self.datadir, timestamp.internal + ext, fsync=fsync)
+            except BaseException:
+                fsutil.unlink_quietly(tmp_path)
+                raise
+            self.manager.cleanup_hashdir(self.datadir)

@@ -1,0 +1,231 @@
+"""The streaming halves of a disk DiskFile: `DiskFileWriter` and `DiskFileReader`.
+
+Their contract is in the docstring of `pocketstack.objectstore.storage.diskfile`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
+
+from pocketstack.objectstore.storage import fsutil
+from pocketstack.objectstore.storage.exceptions import DiskFileError
+from pocketstack.objectstore.storage.fileformat import encode_trailer
+from pocketstack.objectstore.storage.hashdir import (
+    DATA,
+    ETAG_KEY,
+    LENGTH_KEY,
+    NAME_KEY,
+    TIMESTAMP_KEY,
+)
+from pocketstack.objectstore.storage.types import Metadata
+from pocketstack.objectstore.timestamp import Timestamp
+
+if TYPE_CHECKING:
+    from pocketstack.objectstore.storage.diskfile import DiskFile
+
+
+def preallocate(fd: int, size: int) -> None:
+    """Reserve ``size`` bytes now, so a full device fails before the body is streamed."""
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as exc:
+        if exc.errno in fsutil.NO_SPACE_ERRNOS:
+            raise
+        # EOPNOTSUPP/EINVAL: the filesystem cannot preallocate; writing will tell.
+
+
+class RawFile:
+    """An unbuffered read-only file (closed on garbage collection too)."""
+
+    def __init__(self, path: str) -> None:
+        self._fd: int | None = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+
+    def fileno(self) -> int:
+        if self._fd is None:
+            raise ValueError("file is closed")
+        return self._fd
+
+    def close(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+    def __del__(self) -> None:
+        self.close()
+
+
+class DiskFileWriter:
+    """Streams one new version into a temp file; `commit` publishes it (module docstring)."""
+
+    def __init__(self, diskfile: DiskFile, fd: int, tmp_path: str) -> None:
+        self.diskfile = diskfile
+        self._fd: int | None = fd
+        self._tmp_path = tmp_path
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._written = 0
+        self._metadata: Metadata | None = None
+        self._committed = False
+
+    @property
+    def bytes_written(self) -> int:
+        return self._written
+
+    @property
+    def etag(self) -> str:
+        return self._md5.hexdigest()
+
+    def _require_fd(self) -> int:
+        if self._fd is None:
+            raise DiskFileError(f"{self.diskfile.name}: writer is closed")
+        return self._fd
+
+    def write(self, chunk: bytes) -> int:
+        if self._metadata is not None:
+            raise DiskFileError(f"{self.diskfile.name}: write() after put()")
+        with fsutil.map_os_errors(self.diskfile.name):
+            fsutil.write_all(self._require_fd(), chunk)
+        self._md5.update(chunk)
+        self._written += len(chunk)
+        return self._written
+
+    def put(self, metadata: Mapping[str, str]) -> None:
+        """Append the metadata (plus name, Content-Length, ETag) and sync; not yet visible."""
+        if self._metadata is not None:
+            raise DiskFileError(f"{self.diskfile.name}: put() twice")
+        content = dict(metadata)
+        Timestamp(content.get(TIMESTAMP_KEY, ""))  # ValueError if missing or bad
+        content[NAME_KEY] = self.diskfile.name
+        content[LENGTH_KEY] = str(self._written)
+        content[ETAG_KEY] = self.etag
+        fd = self._require_fd()
+        with fsutil.map_os_errors(self.diskfile.name):
+            fsutil.write_all(fd, encode_trailer(self._written, content))
+            end = os.lseek(fd, 0, os.SEEK_CUR)
+            if os.fstat(fd).st_size > end:  # preallocated more than the body needed
+                os.ftruncate(fd, end)
+            if self.diskfile.manager.fsync:
+                os.fdatasync(fd)
+        self._metadata = content
+
+    def commit(self, timestamp: Timestamp) -> None:
+        """Publish the version atomically as ``<timestamp>.data``, then clean up."""
+        if self._metadata is None:
+            raise DiskFileError(f"{self.diskfile.name}: commit() before put()")
+        if self._metadata[TIMESTAMP_KEY] != timestamp.internal:
+            raise ValueError(
+                f"commit({timestamp.internal}) != X-Timestamp {self._metadata[TIMESTAMP_KEY]}"
+            )
+        manager = self.diskfile.manager
+        with fsutil.map_os_errors(self.diskfile.name):
+            os.close(self._require_fd())
+            self._fd = None
+            fsutil.publish_file(
+                self._tmp_path,
+                self.diskfile.datadir,
+                timestamp.internal + DATA,
+                fsync=manager.fsync,
+            )
+            self._committed = True
+            manager.cleanup_hashdir(self.diskfile.datadir)
+
+    def close(self) -> None:
+        """Release the temp file; without a commit, the new version is discarded."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if not self._committed:
+            fsutil.unlink_quietly(self._tmp_path)
+
+    def __enter__(self) -> DiskFileWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class DiskFileReader:
+    """Iterates an opened object's body (or ranges of it) in chunks; see module docstring."""
+
+    def __init__(
+        self,
+        fp: RawFile,
+        *,
+        body_length: int,
+        etag: str,
+        ranges: list[tuple[int, int]] | None,
+        chunk_size: int,
+        diskfile: DiskFile,
+        filename: str,
+    ) -> None:
+        self._fp = fp
+        self._filename = filename
+        self.body_length = body_length
+        self._etag = etag
+        self.ranges = ranges
+        self._chunk_size = chunk_size
+        self._diskfile = diskfile
+
+    @property
+    def whole(self) -> bool:
+        """True when the reader returns the whole body (and so verifies it)."""
+        return self.ranges is None or self.ranges == [(0, self.body_length)]
+
+    @property
+    def content_length(self) -> int:
+        """How many bytes iterating returns in total."""
+        if self.ranges is None:
+            return self.body_length
+        return sum(stop - start for start, stop in self.ranges)
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            if self.whole:
+                yield from self._read_whole()
+            else:
+                for start, stop in self.ranges or ():
+                    yield from self._read_range(start, stop)
+        finally:
+            self.close()
+
+    def _pread(self, size: int, offset: int) -> bytes:
+        with fsutil.map_os_errors(self._diskfile.name):
+            return os.pread(self._fp.fileno(), size, offset)
+
+    def _read_range(self, start: int, stop: int) -> Iterator[bytes]:
+        offset = start
+        while offset < stop:
+            chunk = self._pread(min(self._chunk_size, stop - offset), offset)
+            if not chunk:
+                return
+            offset += len(chunk)
+            yield chunk
+
+    def _read_whole(self) -> Iterator[bytes]:
+        """Yield each chunk only once the next is read, so the last one can be withheld."""
+        md5 = hashlib.md5(usedforsecurity=False)
+        offset = 0
+        pending = b""
+        while offset < self.body_length:
+            chunk = self._pread(min(self._chunk_size, self.body_length - offset), offset)
+            if not chunk:
+                break
+            md5.update(chunk)
+            offset += len(chunk)
+            if pending:
+                yield pending
+            pending = chunk
+        if offset != self.body_length or md5.hexdigest() != self._etag:
+            self.close()
+            raise self._diskfile.quarantine(
+                self._filename,
+                f"read {offset} bytes with md5 {md5.hexdigest()}, "
+                f"expected {self.body_length} with {self._etag}",
+            )
+        if pending:
+            yield pending
+
+    def close(self) -> None:
+        self._fp.close()

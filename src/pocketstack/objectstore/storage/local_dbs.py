@@ -1,0 +1,261 @@
+"""The account/container half of LocalNode's work: synchronous, one thread hop per call.
+
+`DatabaseWork` implements the account- and container-server rules of the StorageNode
+contract (creation, revival, conflicts, deleted-status checks) on top of the brokers.
+Brokers are cached (an LRU of open connections): opening a SQLite file costs more than
+most queries, and with WAL a close checkpoints. A broker serializes its own calls.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import Final, TypeVar
+
+from pocketstack.objectstore.hashing import PathHasher
+from pocketstack.objectstore.storage import fsutil
+from pocketstack.objectstore.storage.account_broker import AccountBroker
+from pocketstack.objectstore.storage.container_broker import ContainerBroker
+from pocketstack.objectstore.storage.db_base import DatabaseBroker
+from pocketstack.objectstore.storage.exceptions import (
+    AccountNotFound,
+    Conflict,
+    ContainerNotFound,
+    Forbidden,
+)
+from pocketstack.objectstore.storage.local_objects import canonical_header
+from pocketstack.objectstore.storage.types import (
+    AccountInfo,
+    AccountListing,
+    ContainerInfo,
+    ContainerListing,
+    ContainerRecord,
+    ListingQuery,
+    ObjectRecord,
+)
+from pocketstack.objectstore.timestamp import Timestamp
+
+DEFAULT_CACHE_SIZE: Final = 256
+BrokerT = TypeVar("BrokerT", bound=DatabaseBroker)
+
+
+def stamped(
+    metadata: Mapping[str, str] | None, timestamp: Timestamp
+) -> dict[str, tuple[str, Timestamp]]:
+    """``{Header-Name: (value, timestamp)}`` for a broker's update_metadata."""
+    return {canonical_header(k): (str(v), timestamp) for k, v in (metadata or {}).items()}
+
+
+class BrokerCache:
+    """At most ``size`` open brokers, least recently used closed first."""
+
+    def __init__(self, size: int = DEFAULT_CACHE_SIZE) -> None:
+        self.size = size
+        self._brokers: OrderedDict[str, DatabaseBroker] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, path: str, kind: type[BrokerT], factory: Callable[[], BrokerT]) -> BrokerT:
+        evicted: list[DatabaseBroker] = []
+        with self._lock:
+            broker = self._brokers.get(path)
+            if isinstance(broker, kind):
+                self._brokers.move_to_end(path)
+                return broker
+            created = factory()
+            self._brokers[path] = created
+            while len(self._brokers) > self.size:
+                evicted.append(self._brokers.popitem(last=False)[1])
+        for old in evicted:
+            old.close()
+        return created
+
+    def clear(self) -> None:
+        with self._lock:
+            brokers = list(self._brokers.values())
+            self._brokers.clear()
+        for broker in brokers:
+            broker.close()
+
+
+class DatabaseWork:
+    """Account and container operations as synchronous calls (module docstring)."""
+
+    def __init__(
+        self,
+        devices: fsutil.Devices,
+        hasher: PathHasher,
+        *,
+        fsync: bool = True,
+        synchronous: str = "NORMAL",
+        cache_size: int = DEFAULT_CACHE_SIZE,
+    ) -> None:
+        self.devices = devices
+        self.hasher = hasher
+        self.fsync = fsync
+        self.synchronous = synchronous
+        self.cache = BrokerCache(cache_size)
+
+    def _db_path(self, device: str, partition: int, kind_dir: str, name_hash: str) -> str:
+        fsutil.check_partition(partition)
+        return os.path.join(
+            self.devices.path(device),
+            kind_dir,
+            str(partition),
+            fsutil.suffix_of(name_hash),
+            name_hash,
+            f"{name_hash}.db",
+        )
+
+    def container_broker(
+        self, device: str, partition: int, account: str, container: str
+    ) -> ContainerBroker:
+        if not (account and container):
+            raise ValueError("a container needs an account and a name")
+        name_hash = self.hasher.hexdigest(account, container)
+        path = self._db_path(device, partition, fsutil.CONTAINERS_DIR, name_hash)
+        return self.cache.get(
+            path,
+            ContainerBroker,
+            lambda: ContainerBroker(
+                path,
+                device_path=self.devices.path(device),
+                account=account,
+                container=container,
+                fsync=self.fsync,
+                synchronous=self.synchronous,
+            ),
+        )
+
+    def account_broker(self, device: str, partition: int, account: str) -> AccountBroker:
+        if not account:
+            raise ValueError("an account needs a name")
+        name_hash = self.hasher.hexdigest(account)
+        path = self._db_path(device, partition, fsutil.ACCOUNTS_DIR, name_hash)
+        return self.cache.get(
+            path,
+            AccountBroker,
+            lambda: AccountBroker(
+                path,
+                device_path=self.devices.path(device),
+                account=account,
+                fsync=self.fsync,
+                synchronous=self.synchronous,
+            ),
+        )
+
+    # -- containers -------------------------------------------------------------------
+
+    def put_container(
+        self,
+        broker: ContainerBroker,
+        timestamp: Timestamp,
+        policy_index: int | None,
+        metadata: Mapping[str, str] | None,
+    ) -> bool:
+        created = broker.initialize(timestamp, policy_index or 0)
+        if not created:
+            created = self._update_container(broker, timestamp, policy_index)
+        broker.update_metadata(stamped(metadata, timestamp))
+        return created
+
+    def _update_container(
+        self, broker: ContainerBroker, timestamp: Timestamp, policy_index: int | None
+    ) -> bool:
+        info = broker.get_info()
+        policy_changes = policy_index is not None and policy_index != info.storage_policy_index
+        if policy_changes and not info.deleted:
+            raise Conflict(
+                f"container has storage policy {info.storage_policy_index}",
+                timestamp=info.put_timestamp,
+            )
+        broker.update_put_timestamp(timestamp)
+        if broker.is_deleted():
+            raise Conflict("deleted by a newer request", timestamp=info.delete_timestamp)
+        if policy_changes and policy_index is not None:
+            broker.set_storage_policy_index(policy_index)
+        return info.deleted
+
+    def container_info(self, broker: ContainerBroker) -> ContainerInfo:
+        info = broker.get_info()
+        if info.deleted:
+            raise ContainerNotFound(broker.container or "", timestamp=info.delete_timestamp)
+        return info
+
+    def post_container(
+        self, broker: ContainerBroker, timestamp: Timestamp, metadata: Mapping[str, str]
+    ) -> None:
+        self.container_info(broker)
+        broker.update_metadata(stamped(metadata, timestamp))
+
+    def delete_container(self, broker: ContainerBroker, timestamp: Timestamp) -> None:
+        info = self.container_info(broker)
+        if info.object_count:
+            raise Conflict("container not empty", timestamp=info.put_timestamp)
+        broker.delete_db(timestamp)
+        if not broker.is_deleted():
+            raise Conflict("a newer PUT keeps the container", timestamp=info.put_timestamp)
+
+    def list_objects(self, broker: ContainerBroker, query: ListingQuery) -> ContainerListing:
+        listing = broker.listing(query)
+        if listing.info.deleted:
+            raise ContainerNotFound(broker.container or "", timestamp=listing.info.delete_timestamp)
+        return listing
+
+    def update_container_listing(self, broker: ContainerBroker, record: ObjectRecord) -> None:
+        broker.merge_items([record])
+
+    # -- accounts ---------------------------------------------------------------------
+
+    def put_account(
+        self, broker: AccountBroker, timestamp: Timestamp, metadata: Mapping[str, str] | None
+    ) -> bool:
+        created = broker.initialize(timestamp)
+        if not created:
+            info = broker.get_info()
+            if info.status_deleted:
+                raise Forbidden("account recently deleted", timestamp=info.delete_timestamp)
+            broker.update_put_timestamp(timestamp)
+            if broker.is_deleted():
+                raise Conflict("deleted by a newer request", timestamp=info.delete_timestamp)
+            created = info.deleted
+        broker.update_metadata(stamped(metadata, timestamp))
+        return created
+
+    def account_info(self, broker: AccountBroker) -> AccountInfo:
+        info = broker.get_info()
+        if info.deleted:
+            raise AccountNotFound(
+                broker.account,
+                timestamp=info.delete_timestamp,
+                status_deleted=info.status_deleted,
+            )
+        return info
+
+    def post_account(
+        self, broker: AccountBroker, timestamp: Timestamp, metadata: Mapping[str, str]
+    ) -> None:
+        self.account_info(broker)
+        broker.update_metadata(stamped(metadata, timestamp))
+
+    def delete_account(self, broker: AccountBroker, timestamp: Timestamp) -> None:
+        self.account_info(broker)
+        broker.delete_db(timestamp)
+
+    def list_containers(self, broker: AccountBroker, query: ListingQuery) -> AccountListing:
+        listing = broker.listing(query)
+        if listing.info.deleted:
+            raise AccountNotFound(
+                broker.account,
+                timestamp=listing.info.delete_timestamp,
+                status_deleted=listing.info.status_deleted,
+            )
+        return listing
+
+    def update_account_listing(self, broker: AccountBroker, record: ContainerRecord) -> None:
+        self.account_info(broker)
+        broker.merge_items([record])
+
+    def close(self) -> None:
+        self.cache.clear()

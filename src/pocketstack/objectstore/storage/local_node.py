@@ -1,0 +1,523 @@
+"""LocalNode: the StorageNode contract (`node`) on this host's devices.
+
+Every disk or SQLite call runs in a worker thread (a bounded executor if given, else
+``asyncio.to_thread``); the event loop only moves bytes between the caller and those
+threads. Hops are batched: a PUT reads up to ``chunk_size`` bytes of the body before each
+hop, so an object of at most one chunk is checked, written, synced and published in a
+single hop; a GET opens the object and reads ahead one chunk in its first hop, so a small
+object needs no second one. Foreign errors that escape the layers below (OSError,
+sqlite3.Error) are mapped here, ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import sqlite3
+import threading
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import Final, ParamSpec, TypeVar
+
+from pocketstack.objectstore.hashing import PathHasher
+from pocketstack.objectstore.storage import async_pending, fsutil
+from pocketstack.objectstore.storage.diskfile import DEFAULT_CHUNK_SIZE, ONE_WEEK, DiskFileManager
+from pocketstack.objectstore.storage.exceptions import (
+    BadRequest,
+    ClientDisconnect,
+    DatabaseError,
+    StorageError,
+)
+from pocketstack.objectstore.storage.local_dbs import DEFAULT_CACHE_SIZE, DatabaseWork
+from pocketstack.objectstore.storage.local_objects import (
+    ObjectAddress,
+    ObjectRead,
+    ObjectWork,
+    Upload,
+)
+from pocketstack.objectstore.storage.node import StorageNode
+from pocketstack.objectstore.storage.types import (
+    DEFAULT_LISTING_LIMIT,
+    AccountInfo,
+    AccountListing,
+    AsyncPending,
+    ByteRange,
+    ContainerInfo,
+    ContainerListing,
+    ContainerRecord,
+    ContainerUpdate,
+    ListingQuery,
+    ObjectBody,
+    ObjectInfo,
+    ObjectRecord,
+)
+from pocketstack.objectstore.timestamp import Timestamp
+
+P = ParamSpec("P")
+R = TypeVar("R")
+_END: Final = object()
+
+
+def _guarded(func: Callable[P, R]) -> Callable[P, R]:
+    """Map foreign errors escaping ``func`` to storage exceptions."""
+
+    @functools.wraps(func)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except StorageError:
+            raise
+        except OSError as exc:
+            raise fsutil.os_error(exc, getattr(func, "__name__", "")) from exc
+        except sqlite3.Error as exc:
+            raise DatabaseError(str(exc)) from exc
+
+    return call
+
+
+class LocalNode(StorageNode):
+    """This host's devices under ``devices_root``: see `node` for the contract."""
+
+    def __init__(
+        self,
+        devices_root: str | os.PathLike[str],
+        *,
+        hasher: PathHasher,
+        executor: Executor | None = None,
+        max_threads: int | None = None,
+        fsync: bool = True,
+        check_mount: bool = False,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        db_synchronous: str = "NORMAL",
+        db_cache_size: int = DEFAULT_CACHE_SIZE,
+        reclaim_age: float = ONE_WEEK,
+    ) -> None:
+        self.devices = fsutil.Devices(devices_root, check_mount=check_mount)
+        self.hasher = hasher
+        self.fsync = fsync
+        self.chunk_size = chunk_size
+        self.diskfiles = DiskFileManager(
+            devices_root,
+            hasher=hasher,
+            fsync=fsync,
+            check_mount=check_mount,
+            chunk_size=chunk_size,
+            reclaim_age=reclaim_age,
+        )
+        self.objects = ObjectWork(self.diskfiles)
+        self.databases = DatabaseWork(
+            self.devices, hasher, fsync=fsync, synchronous=db_synchronous, cache_size=db_cache_size
+        )
+        self._background: set[asyncio.Future[None]] = set()
+        self._own_executor = executor is None and max_threads is not None
+        self._executor = executor
+        if self._own_executor:
+            self._executor = ThreadPoolExecutor(max_threads, thread_name_prefix="localnode")
+
+    async def _run(self, func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run ``func`` in a worker thread (never in the loop)."""
+        call = functools.partial(_guarded(func), *args, **kwargs)
+        if self._executor is None:
+            return await asyncio.to_thread(call)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def close(self) -> None:
+        await self._run(self.databases.close)
+        if self._own_executor and self._executor is not None:
+            self._executor.shutdown(wait=False)
+
+    # -- objects ----------------------------------------------------------------------
+
+    async def put_object(
+        self,
+        device: str,
+        partition: int,
+        account: str,
+        container: str,
+        obj: str,
+        *,
+        policy: int,
+        timestamp: Timestamp,
+        metadata: Mapping[str, str],
+        body: AsyncIterable[bytes],
+        content_length: int | None = None,
+    ) -> ObjectInfo:
+        if content_length is not None and content_length < 0:
+            raise BadRequest("negative Content-Length")
+        address = ObjectAddress(device, partition, account, container, obj, policy)
+        source = aiter(body)
+        data, done = await self._read_batch(source, 0, content_length)
+        if done:
+            return await self._run(self.objects.put_small, address, timestamp, metadata, data)
+        upload = await self._begin_upload(address, timestamp, metadata, content_length, data)
+        received = len(data)
+        try:
+            while not done:
+                data, done = await self._read_batch(source, received, content_length)
+                received += len(data)
+                if data:
+                    await self._run(upload.write, data)
+            return await self._run(upload.finish)
+        except BaseException:
+            await asyncio.shield(self._run(upload.abort))
+            raise
+
+    async def _begin_upload(
+        self,
+        address: ObjectAddress,
+        timestamp: Timestamp,
+        metadata: Mapping[str, str],
+        content_length: int | None,
+        first: bytes,
+    ) -> Upload:
+        """Open the upload; if cancelled meanwhile, abort it once its thread is done."""
+        started = asyncio.ensure_future(
+            self._run(
+                self.objects.begin_upload, address, timestamp, metadata, content_length, first
+            )
+        )
+        try:
+            return await asyncio.shield(started)
+        except asyncio.CancelledError:
+            started.add_done_callback(self._abort_when_started)
+            raise
+
+    def _abort_when_started(self, started: asyncio.Future[Upload]) -> None:
+        if not started.cancelled() and started.exception() is None:
+            task = asyncio.ensure_future(self._run(started.result().abort))
+            self._background.add(task)  # a strong reference until it is done
+            task.add_done_callback(self._background.discard)
+
+    async def _read_batch(
+        self, source: AsyncIterator[bytes], received: int, content_length: int | None
+    ) -> tuple[bytes, bool]:
+        """Up to about ``chunk_size`` bytes of the body, and whether it ended."""
+        parts: list[bytes] = []
+        size = 0
+        done = False
+        while size < self.chunk_size:
+            chunk = await anext(source, _END)
+            if chunk is _END:
+                done = True
+                break
+            parts.append(chunk)  # type: ignore[arg-type]
+            size += len(chunk)  # type: ignore[arg-type]
+        total = received + size
+        if content_length is not None and total > content_length:
+            raise BadRequest(f"body longer than Content-Length {content_length}")
+        if done and content_length is not None and total < content_length:
+            raise ClientDisconnect(f"body ended after {total} of {content_length} bytes")
+        return b"".join(parts), done
+
+    async def get_object(
+        self,
+        device: str,
+        partition: int,
+        account: str,
+        container: str,
+        obj: str,
+        *,
+        policy: int,
+        ranges: list[ByteRange] | None = None,
+    ) -> tuple[ObjectInfo, ObjectBody]:
+        address = ObjectAddress(device, partition, account, container, obj, policy)
+        read = await self._run(self.objects.get, address, ranges)
+        return read.info, _ThreadedBody(self._run, read)
+
+    async def head_object(
+        self, device: str, partition: int, account: str, container: str, obj: str, *, policy: int
+    ) -> ObjectInfo:
+        address = ObjectAddress(device, partition, account, container, obj, policy)
+        return await self._run(self.objects.head, address)
+
+    async def post_object(
+        self,
+        device: str,
+        partition: int,
+        account: str,
+        container: str,
+        obj: str,
+        *,
+        policy: int,
+        timestamp: Timestamp,
+        metadata: Mapping[str, str],
+    ) -> ObjectInfo:
+        address = ObjectAddress(device, partition, account, container, obj, policy)
+        return await self._run(self.objects.post, address, timestamp, metadata)
+
+    async def delete_object(
+        self,
+        device: str,
+        partition: int,
+        account: str,
+        container: str,
+        obj: str,
+        *,
+        policy: int,
+        timestamp: Timestamp,
+    ) -> bool:
+        address = ObjectAddress(device, partition, account, container, obj, policy)
+        return await self._run(self.objects.delete, address, timestamp)
+
+    # -- containers -------------------------------------------------------------------
+
+    def _container_call(
+        self, device: str, partition: int, account: str, container: str, method: Callable[..., R]
+    ) -> Callable[..., R]:
+        def call(*args: object) -> R:
+            broker = self.databases.container_broker(device, partition, account, container)
+            return method(broker, *args)
+
+        return call
+
+    async def put_container(
+        self,
+        device: str,
+        partition: int,
+        account: str,
+        container: str,
+        *,
+        timestamp: Timestamp,
+        policy_index: int | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> bool:
+        call = self._container_call(
+            device, partition, account, container, self.databases.put_container
+        )
+        return await self._run(call, timestamp, policy_index, metadata)
+
+    async def head_container(
+        self, device: str, partition: int, account: str, container: str
+    ) -> ContainerInfo:
+        call = self._container_call(
+            device, partition, account, container, self.databases.container_info
+        )
+        return await self._run(call)
+
+    async def post_container(
+        self,
+        device: str,
+        partition: int,
+        account: str,
+        container: str,
+        *,
+        timestamp: Timestamp,
+        metadata: Mapping[str, str],
+    ) -> None:
+        call = self._container_call(
+            device, partition, account, container, self.databases.post_container
+        )
+        await self._run(call, timestamp, metadata)
+
+    async def delete_container(
+        self, device: str, partition: int, account: str, container: str, *, timestamp: Timestamp
+    ) -> None:
+        call = self._container_call(
+            device, partition, account, container, self.databases.delete_container
+        )
+        await self._run(call, timestamp)
+
+    async def list_objects(
+        self,
+        device: str,
+        partition: int,
+        account: str,
+        container: str,
+        *,
+        limit: int = DEFAULT_LISTING_LIMIT,
+        marker: str = "",
+        end_marker: str = "",
+        prefix: str | None = None,
+        delimiter: str | None = None,
+        path: str | None = None,
+        reverse: bool = False,
+    ) -> ContainerListing:
+        query = ListingQuery(limit, marker, end_marker, prefix, delimiter, path, reverse)
+        call = self._container_call(
+            device, partition, account, container, self.databases.list_objects
+        )
+        return await self._run(call, query)
+
+    async def update_container_listing(
+        self,
+        device: str,
+        partition: int,
+        account: str,
+        container: str,
+        obj: str,
+        *,
+        timestamp: Timestamp,
+        size: int,
+        content_type: str,
+        etag: str,
+        deleted: bool = False,
+        policy_index: int = 0,
+    ) -> None:
+        record = ObjectRecord(obj, timestamp, size, content_type, etag, deleted, policy_index)
+        call = self._container_call(
+            device, partition, account, container, self.databases.update_container_listing
+        )
+        await self._run(call, record)
+
+    # -- accounts ---------------------------------------------------------------------
+
+    def _account_call(
+        self, device: str, partition: int, account: str, method: Callable[..., R]
+    ) -> Callable[..., R]:
+        def call(*args: object) -> R:
+            return method(self.databases.account_broker(device, partition, account), *args)
+
+        return call
+
+    async def put_account(
+        self,
+        device: str,
+        partition: int,
+        account: str,
+        *,
+        timestamp: Timestamp,
+        metadata: Mapping[str, str] | None = None,
+    ) -> bool:
+        call = self._account_call(device, partition, account, self.databases.put_account)
+        return await self._run(call, timestamp, metadata)
+
+    async def head_account(self, device: str, partition: int, account: str) -> AccountInfo:
+        call = self._account_call(device, partition, account, self.databases.account_info)
+        return await self._run(call)
+
+    async def post_account(
+        self,
+        device: str,
+        partition: int,
+        account: str,
+        *,
+        timestamp: Timestamp,
+        metadata: Mapping[str, str],
+    ) -> None:
+        call = self._account_call(device, partition, account, self.databases.post_account)
+        await self._run(call, timestamp, metadata)
+
+    async def delete_account(
+        self, device: str, partition: int, account: str, *, timestamp: Timestamp
+    ) -> None:
+        call = self._account_call(device, partition, account, self.databases.delete_account)
+        await self._run(call, timestamp)
+
+    async def list_containers(
+        self,
+        device: str,
+        partition: int,
+        account: str,
+        *,
+        limit: int = DEFAULT_LISTING_LIMIT,
+        marker: str = "",
+        end_marker: str = "",
+        prefix: str | None = None,
+        delimiter: str | None = None,
+        reverse: bool = False,
+    ) -> AccountListing:
+        query = ListingQuery(limit, marker, end_marker, prefix, delimiter, None, reverse)
+        call = self._account_call(device, partition, account, self.databases.list_containers)
+        return await self._run(call, query)
+
+    async def update_account_listing(
+        self,
+        device: str,
+        partition: int,
+        account: str,
+        container: str,
+        *,
+        put_timestamp: Timestamp,
+        delete_timestamp: Timestamp,
+        object_count: int,
+        bytes_used: int,
+        policy_index: int = 0,
+    ) -> None:
+        record = ContainerRecord(
+            container,
+            put_timestamp,
+            delete_timestamp,
+            object_count,
+            bytes_used,
+            False,
+            policy_index,
+        )
+        call = self._account_call(device, partition, account, self.databases.update_account_listing)
+        await self._run(call, record)
+
+    # -- async pendings ---------------------------------------------------------------
+
+    async def write_async_pending(self, device: str, policy: int, update: ContainerUpdate) -> None:
+        await self._run(
+            async_pending.write_pending,
+            self.devices,
+            self.hasher,
+            device,
+            policy,
+            update,
+            fsync=self.fsync,
+        )
+
+    async def iter_async_pendings(
+        self, device: str, policy: int | None = None
+    ) -> AsyncIterator[AsyncPending]:
+        dirs = await self._run(async_pending.list_pending_dirs, self.devices, device, policy)
+        for relative_dir in dirs:
+            pendings = await self._run(
+                async_pending.read_pendings, self.devices, device, relative_dir
+            )
+            for pending in pendings:
+                yield pending
+
+    async def remove_async_pending(self, device: str, pending_id: str) -> None:
+        await self._run(async_pending.remove_pending, self.devices, device, pending_id)
+
+
+class _ThreadedBody:
+    """An ObjectBody over a DiskFileReader: read-ahead chunks first, then one hop each."""
+
+    def __init__(self, run: Callable[..., object], read: ObjectRead) -> None:
+        self._run = run
+        self._read = read
+        self._buffer = deque(read.prefetched)
+        self._done = read.done
+        self._lock = threading.Lock()
+        self.ranges = read.reader.ranges
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._buffer:
+            return self._buffer.popleft()
+        if self._done:
+            raise StopAsyncIteration
+        chunk = await self._run(self._next_chunk)  # type: ignore[misc]
+        if chunk is None:
+            raise StopAsyncIteration
+        return chunk  # type: ignore[no-any-return]
+
+    def _next_chunk(self) -> bytes | None:
+        with self._lock:
+            if self._done:
+                return None
+            try:
+                chunk = next(self._read.chunks, None)
+            except BaseException:
+                self._done = True
+                raise
+            if chunk is None:
+                self._done = True
+            return chunk
+
+    async def aclose(self) -> None:
+        self._buffer.clear()
+        if not self._done:
+            await self._run(self._close)  # type: ignore[misc]
+
+    def _close(self) -> None:
+        with self._lock:
+            self._done = True
+            self._read.reader.close()

@@ -1,0 +1,338 @@
+"""The StorageNode contract: what the proxy asks of one replica, on this host or another.
+
+The proxy picks devices from the ring and calls one StorageNode per replica. Two
+transports implement the same contract: `LocalNode` (``local_node.py``: this host's disks
+and SQLite files, worked on in threads) and, later, a RemoteNode (HTTP to a
+``storage-node`` server). So everything crossing this seam is plain data: str, int, bool,
+`Timestamp`, frozen dataclasses from `types`, bodies as async iterators of bytes, and
+outcomes as the named exceptions of `exceptions` (each with its HTTP ``status``).
+
+Every operation addresses a ``device`` (a name under the devices root) and a ``partition``
+(from the ring) and raises DeviceUnavailable (507) if the device is missing or unmounted,
+and DiskFileNoSpace (507) if it is full. ``timestamp`` is the proxy's X-Timestamp for the
+request: on every entity the newest timestamp wins, whatever order requests land in.
+
+Objects (``policy`` = storage policy index; ``metadata`` maps header names to values,
+keys are stored Title-Cased, ``ETag`` as such):
+
+``put_object(device, partition, account, container, obj, *, policy, timestamp, metadata,
+body, content_length=None) -> ObjectInfo``
+    Streams ``body`` (an async iterable of bytes) to disk while computing its md5. The
+    object becomes visible only once the whole body arrived: fewer bytes than
+    ``content_length`` -> ClientDisconnect (499), more -> BadRequest (400); an ETag in
+    ``metadata`` that differs from the md5 -> EtagMismatch (422); an equal or newer
+    version (or tombstone) present -> Conflict (409, ``timestamp`` = the existing one).
+    An exception raised by ``body`` aborts the write and propagates unchanged.
+    ``Content-Type`` defaults to ``application/octet-stream``.
+``get_object(..., *, policy, ranges=None) -> (ObjectInfo, ObjectBody)``
+    ``ranges``: byte ranges as in `types.ByteRange` (absolute ``(start, stop)`` with stop
+    exclusive; suffix and open-ended ranges allowed); the body carries the bytes of the
+    satisfiable ranges in order (``body.ranges`` lists them), or the whole object. A
+    whole read is verified: a corrupt object raises DiskFileQuarantined (404) from the
+    body before its last chunk. Close the body (``aclose``) when not reading it to the end.
+    Raises NotFound subclasses: DiskFileNotExist, DiskFileDeleted (``timestamp``),
+    DiskFileExpired, DiskFileQuarantined; RangeNotSatisfiable (416, ``content_length``).
+``head_object(..., *, policy) -> ObjectInfo``: as get_object, without a body.
+``post_object(..., *, policy, timestamp, metadata) -> ObjectInfo``
+    Replaces the user metadata (see `hashdir.merge_metadata`). NotFound as above;
+    Conflict if the object's last-modified timestamp is equal or newer.
+``delete_object(..., *, policy, timestamp) -> bool``
+    Writes a tombstone; returns whether a live (unexpired) object was there (the proxy
+    answers 204 or 404). Conflict if an equal or newer version or tombstone exists.
+
+Containers (``metadata``: ``{header: value}`` stamped with ``timestamp``, newest wins per
+key, an empty value removes the key):
+
+``put_container(device, partition, account, container, *, timestamp, policy_index=None,
+metadata=None) -> bool``: creates (True) or updates (False) the container. Reviving a
+    deleted container counts as creating it. Conflict if it exists with another policy
+    index, or if a newer DELETE keeps it deleted. ``policy_index=None``: keep the
+    existing one (0 for a new container).
+``head_container(...) -> ContainerInfo``: ContainerNotFound (missing or deleted).
+``post_container(..., *, timestamp, metadata) -> None``: ContainerNotFound.
+``delete_container(..., *, timestamp) -> None``: ContainerNotFound; Conflict if it holds
+    objects or a newer PUT keeps it alive.
+``list_objects(..., *, limit, marker, end_marker, prefix, delimiter, path, reverse)
+-> ContainerListing``: info plus one page (Swift semantics, see `listing`).
+``update_container_listing(device, partition, account, container, obj, *, timestamp,
+size, content_type, etag, deleted=False, policy_index=0) -> None``
+    The object server's update of the container's listing (a DELETE is ``deleted``).
+    ContainerNotFound if the database does not exist (deleted ones still accept rows).
+
+Accounts:
+
+``put_account(device, partition, account, *, timestamp, metadata=None) -> bool``
+    True if created (or revived). Forbidden (403) once a DELETE marked it for the reaper;
+    Conflict if a newer DELETE keeps it deleted.
+``head_account(...) -> AccountInfo``: AccountNotFound (``status_deleted`` when deleted
+    by a DELETE).
+``post_account(..., *, timestamp, metadata) -> None``; ``delete_account(..., *,
+timestamp) -> None``: AccountNotFound.
+``list_containers(..., *, limit, marker, end_marker, prefix, delimiter, reverse)
+-> AccountListing``
+``update_account_listing(device, partition, account, container, *, put_timestamp,
+delete_timestamp, object_count, bytes_used, policy_index=0) -> None``
+    A container's report to its account; the container row counts as deleted when
+    ``delete_timestamp > put_timestamp`` and ``object_count == 0``. AccountNotFound.
+
+Async pendings (container updates that failed, kept for the updater):
+
+``write_async_pending(device, policy, update) -> None`` (atomic; one file per object and
+timestamp); ``iter_async_pendings(device, policy=None) -> AsyncIterator[AsyncPending]``;
+``remove_async_pending(device, pending_id) -> None``.
+
+``close()`` releases threads and open databases; nodes are async context managers.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from types import TracebackType
+from typing import Self
+
+from pocketstack.objectstore.storage.types import (
+    DEFAULT_LISTING_LIMIT,
+    AccountInfo,
+    AccountListing,
+    AsyncPending,
+    ByteRange,
+    ContainerInfo,
+    ContainerListing,
+    ContainerUpdate,
+    ObjectBody,
+    ObjectInfo,
+)
+from pocketstack.objectstore.timestamp import Timestamp
+
+
+class StorageNode(abc.ABC):
+    """One storage host's operations (see the module docstring for the full contract)."""
+
+    # -- objects ----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def put_object(
+        self,
+        device: str,
+        partition: int,
+        account: str,
+        container: str,
+        obj: str,
+        *,
+        policy: int,
+        timestamp: Timestamp,
+        metadata: Mapping[str, str],
+        body: AsyncIterable[bytes],
+        content_length: int | None = None,
+    ) -> ObjectInfo: ...
+
+    @abc.abstractmethod
+    async def get_object(
+        self,
+        device: str,
+        partition: int,
+        account: str,
+        container: str,
+        obj: str,
+        *,
+        policy: int,
+        ranges: list[ByteRange] | None = None,
+    ) -> tuple[ObjectInfo, ObjectBody]: ...
+
+    @abc.abstractmethod
+    async def head_object(
+        self, device: str, partition: int, account: str, container: str, obj: str, *, policy: int
+    ) -> ObjectInfo: ...
+
+    @abc.abstractmethod
+    async def post_object(
+        self,
+        device: str,
+        partition: int,
+        account: str,
+        container: str,
+        obj: str,
+        *,
+        policy: int,
+        timestamp: Timestamp,
+        metadata: Mapping[str, str],
+    ) -> ObjectInfo: ...
+
+    @abc.abstractmethod
+    async def delete_object(
+        self,
+        device: str,
+        partition: int,
+        account: str,
+        container: str,
+        obj: str,
+        *,
+        policy: int,
+        timestamp: Timestamp,
+    ) -> bool: ...
+
+    # -- containers -------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def put_container(
+        self,
+        device: str,
+        partition: int,
+        account: str,
+        container: str,
+        *,
+        timestamp: Timestamp,
+        policy_index: int | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> bool: ...
+
+    @abc.abstractmethod
+    async def head_container(
+        self, device: str, partition: int, account: str, container: str
+    ) -> ContainerInfo: ...
+
+    @abc.abstractmethod
+    async def post_container(
+        self,
+        device: str,
+        partition: int,
+        account: str,
+        container: str,
+        *,
+        timestamp: Timestamp,
+        metadata: Mapping[str, str],
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def delete_container(
+        self, device: str, partition: int, account: str, container: str, *, timestamp: Timestamp
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def list_objects(
+        self,
+        device: str,
+        partition: int,
+        account: str,
+        container: str,
+        *,
+        limit: int = DEFAULT_LISTING_LIMIT,
+        marker: str = "",
+        end_marker: str = "",
+        prefix: str | None = None,
+        delimiter: str | None = None,
+        path: str | None = None,
+        reverse: bool = False,
+    ) -> ContainerListing: ...
+
+    @abc.abstractmethod
+    async def update_container_listing(
+        self,
+        device: str,
+        partition: int,
+        account: str,
+        container: str,
+        obj: str,
+        *,
+        timestamp: Timestamp,
+        size: int,
+        content_type: str,
+        etag: str,
+        deleted: bool = False,
+        policy_index: int = 0,
+    ) -> None: ...
+
+    # -- accounts ---------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def put_account(
+        self,
+        device: str,
+        partition: int,
+        account: str,
+        *,
+        timestamp: Timestamp,
+        metadata: Mapping[str, str] | None = None,
+    ) -> bool: ...
+
+    @abc.abstractmethod
+    async def head_account(self, device: str, partition: int, account: str) -> AccountInfo: ...
+
+    @abc.abstractmethod
+    async def post_account(
+        self,
+        device: str,
+        partition: int,
+        account: str,
+        *,
+        timestamp: Timestamp,
+        metadata: Mapping[str, str],
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def delete_account(
+        self, device: str, partition: int, account: str, *, timestamp: Timestamp
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def list_containers(
+        self,
+        device: str,
+        partition: int,
+        account: str,
+        *,
+        limit: int = DEFAULT_LISTING_LIMIT,
+        marker: str = "",
+        end_marker: str = "",
+        prefix: str | None = None,
+        delimiter: str | None = None,
+        reverse: bool = False,
+    ) -> AccountListing: ...
+
+    @abc.abstractmethod
+    async def update_account_listing(
+        self,
+        device: str,
+        partition: int,
+        account: str,
+        container: str,
+        *,
+        put_timestamp: Timestamp,
+        delete_timestamp: Timestamp,
+        object_count: int,
+        bytes_used: int,
+        policy_index: int = 0,
+    ) -> None: ...
+
+    # -- async pendings ---------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def write_async_pending(
+        self, device: str, policy: int, update: ContainerUpdate
+    ) -> None: ...
+
+    @abc.abstractmethod
+    def iter_async_pendings(
+        self, device: str, policy: int | None = None
+    ) -> AsyncIterator[AsyncPending]: ...
+
+    @abc.abstractmethod
+    async def remove_async_pending(self, device: str, pending_id: str) -> None: ...
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release resources (threads, open databases)."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -1,0 +1,249 @@
+"""The storage layer's vocabulary: what goes in and comes out of a StorageNode.
+
+Everything here is plain data (frozen dataclasses of str/int/bool/Timestamp and read-only
+mappings), so a RemoteNode can carry it over HTTP unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Final, Protocol, runtime_checkable
+
+from pocketstack.objectstore.timestamp import Timestamp
+
+Metadata = dict[str, str]
+"""Object metadata as stored: header name -> value (``X-Object-Meta-Color``: ``blue``)."""
+
+ByteRange = tuple[int, int | None]
+"""A byte range in Python slice terms: ``(start, stop)``, stop exclusive.
+
+``(0, 10)`` is the first ten bytes, ``(10, None)`` everything from byte 10 and
+``(-10, None)`` the last ten bytes (HTTP ``bytes=-10``). Ranges are clamped to the
+object; see ``resolve_ranges``.
+"""
+
+DEFAULT_LISTING_LIMIT: Final = 10_000
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """An object as a storage node holds it (HEAD/GET/PUT/POST results)."""
+
+    account: str
+    container: str
+    obj: str
+    policy: int
+    timestamp: Timestamp
+    """When the data was written (the PUT's X-Timestamp)."""
+    last_modified: Timestamp
+    """The newest of the data and the last POST: what Last-Modified shows."""
+    content_length: int
+    etag: str
+    content_type: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    """Every other stored header: X-Object-Meta-*, X-Object-Sysmeta-*, X-Delete-At,
+    Content-Encoding, Content-Disposition, X-Static-Large-Object, ..."""
+
+    @property
+    def delete_at(self) -> int | None:
+        """X-Delete-At as epoch seconds, if set."""
+        value = self.metadata.get("X-Delete-At")
+        try:
+            return int(value) if value else None
+        except ValueError:
+            return None
+
+
+@dataclass(frozen=True)
+class ObjectRecord:
+    """One row of a container database (a listing entry, or a tombstone when ``deleted``)."""
+
+    name: str
+    created_at: Timestamp
+    size: int
+    content_type: str
+    etag: str
+    deleted: bool = False
+    storage_policy_index: int = 0
+
+
+@dataclass(frozen=True)
+class ContainerRecord:
+    """One row of an account database: a container's last reported state."""
+
+    name: str
+    put_timestamp: Timestamp
+    delete_timestamp: Timestamp
+    object_count: int
+    bytes_used: int
+    deleted: bool = False
+    storage_policy_index: int = 0
+
+
+@dataclass(frozen=True)
+class Subdir:
+    """A listing entry standing for every name under ``name`` (delimiter roll-up)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class ListingQuery:
+    """Swift's listing parameters (GET on an account or a container).
+
+    Names are compared in UTF-8 byte order. ``marker`` and ``end_marker`` are exclusive;
+    with ``reverse`` the listing runs backwards from ``marker`` towards ``end_marker``.
+    A ``delimiter`` rolls names sharing ``prefix + <text> + delimiter`` into one Subdir.
+    ``path`` (containers) lists only the direct children of a pseudo-directory: it sets
+    prefix to ``path/`` and delimiter to ``/``, and leaves deeper names out.
+    """
+
+    limit: int = DEFAULT_LISTING_LIMIT
+    marker: str = ""
+    end_marker: str = ""
+    prefix: str | None = None
+    delimiter: str | None = None
+    path: str | None = None
+    reverse: bool = False
+
+
+@dataclass(frozen=True)
+class PolicyStats:
+    """An account's usage within one storage policy."""
+
+    container_count: int = 0
+    object_count: int = 0
+    bytes_used: int = 0
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    """A container database's status row (HEAD container)."""
+
+    account: str
+    container: str
+    created_at: Timestamp
+    put_timestamp: Timestamp
+    delete_timestamp: Timestamp
+    status_changed_at: Timestamp
+    object_count: int
+    bytes_used: int
+    storage_policy_index: int
+    reported_put_timestamp: Timestamp
+    reported_delete_timestamp: Timestamp
+    reported_object_count: int
+    reported_bytes_used: int
+    db_id: str
+    """A random id for this database replica (replication sync points refer to it)."""
+    deleted: bool
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def needs_report(self) -> bool:
+        """True when the account has not been told this container's current state."""
+        return (
+            self.put_timestamp != self.reported_put_timestamp
+            or self.delete_timestamp != self.reported_delete_timestamp
+            or self.object_count != self.reported_object_count
+            or self.bytes_used != self.reported_bytes_used
+        )
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    """An account database's status row (HEAD account), with per-policy usage."""
+
+    account: str
+    created_at: Timestamp
+    put_timestamp: Timestamp
+    delete_timestamp: Timestamp
+    status_changed_at: Timestamp
+    status_deleted: bool
+    """True once DELETE has marked the account for the reaper."""
+    container_count: int
+    object_count: int
+    bytes_used: int
+    db_id: str
+    deleted: bool
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    policy_stats: Mapping[int, PolicyStats] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ContainerListing:
+    """GET container: the container's info and one page of entries."""
+
+    info: ContainerInfo
+    entries: tuple[ObjectRecord | Subdir, ...]
+
+
+@dataclass(frozen=True)
+class AccountListing:
+    """GET account: the account's info and one page of entries."""
+
+    info: AccountInfo
+    entries: tuple[ContainerRecord | Subdir, ...]
+
+
+@dataclass(frozen=True)
+class ContainerUpdate:
+    """An object's change, as its container's listing must learn it (PUT or DELETE)."""
+
+    account: str
+    container: str
+    obj: str
+    timestamp: Timestamp
+    size: int
+    content_type: str
+    etag: str
+    deleted: bool
+    policy_index: int
+
+
+@dataclass(frozen=True)
+class AsyncPending:
+    """A container update that failed and waits on disk for the updater."""
+
+    pending_id: str
+    """Opaque handle for ``remove_async_pending`` (a device-relative path)."""
+    device: str
+    policy: int
+    update: ContainerUpdate
+
+
+def resolve_ranges(ranges: Iterable[ByteRange], length: int) -> list[tuple[int, int]]:
+    """Absolute ``(start, stop)`` ranges of an object of ``length`` bytes, stop exclusive.
+
+    Negative starts count from the end (a suffix range), a None or too large stop means the
+    end of the object. Ranges that select nothing (starting at or after the end, or empty)
+    are dropped; the caller answers 416 if nothing remains. Order and overlaps are kept.
+
+    >>> resolve_ranges([(0, 10), (-5, None), (200, None)], 100)
+    [(0, 10), (95, 100)]
+    """
+    resolved = []
+    for start, stop in ranges:
+        if start < 0:
+            start = max(0, length + start)
+        if stop is None or stop > length:
+            stop = length
+        elif stop < 0:
+            stop = max(0, length + stop)
+        if start < stop:
+            resolved.append((start, stop))
+    return resolved
+
+
+@runtime_checkable
+class ObjectBody(Protocol):
+    """An object's bytes as a stream: ``async for chunk in body``; ``await body.aclose()``."""
+
+    ranges: list[tuple[int, int]] | None
+    """The absolute ``(start, stop)`` ranges the stream carries, in order; None: whole."""
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    async def __anext__(self) -> bytes: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,293 @@
+"""What only LocalNode does: threads, hop batching, executors, error mapping, caching."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import re
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pocketstack.objectstore.hashing import PathHasher
+from pocketstack.objectstore.storage import fsutil
+from pocketstack.objectstore.storage.container_broker import ContainerBroker
+from pocketstack.objectstore.storage.diskfile import DiskFileManager
+from pocketstack.objectstore.storage.exceptions import (
+    Conflict,
+    DatabaseError,
+    DeviceUnavailable,
+    DiskFileError,
+    DiskFileNoSpace,
+    DiskFileNotExist,
+)
+from pocketstack.objectstore.storage.local_node import LocalNode
+from pocketstack.objectstore.storage.local_objects import ObjectWork
+from pocketstack.objectstore.storage.types import ContainerUpdate
+from pocketstack.objectstore.timestamp import Timestamp
+
+pytestmark = pytest.mark.anyio
+CHUNK = 1024
+
+
+@pytest.fixture
+async def node(devices: Path, hasher: PathHasher) -> AsyncIterator[LocalNode]:
+    async with LocalNode(devices, hasher=hasher, fsync=False, chunk_size=CHUNK) as local:
+        yield local
+
+
+def count_hops(node: LocalNode) -> list[str]:
+    hops: list[str] = []
+    real_run = node._run
+
+    async def counting(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(func, "__name__", repr(func)))
+        return await real_run(func, *args, **kwargs)
+
+    node._run = counting  # type: ignore[method-assign]
+    return hops
+
+
+async def body_of(*chunks: bytes) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+
+
+async def put(node: LocalNode, obj: str, *chunks: bytes, when: Timestamp | None = None) -> None:
+    await node.put_object(
+        "sda",
+        0,
+        "a",
+        "c",
+        obj,
+        policy=0,
+        timestamp=when or Timestamp.now(),
+        metadata={},
+        body=body_of(*chunks),
+        content_length=sum(map(len, chunks)),
+    )
+
+
+async def test_small_objects_take_one_hop_each_way(node: LocalNode) -> None:
+    hops = count_hops(node)
+    await put(node, "small", b"a" * 100, b"b" * 100)
+    assert hops == ["put_small"]
+    hops.clear()
+    _info, body = await node.get_object("sda", 0, "a", "c", "small", policy=0)
+    assert b"".join([chunk async for chunk in body]) == b"a" * 100 + b"b" * 100
+    assert hops == ["get"]
+
+
+async def test_large_objects_hop_once_per_chunk(node: LocalNode) -> None:
+    hops = count_hops(node)
+    pieces = [os.urandom(100) for _ in range(100)]  # 10_000 bytes in small network reads
+    await put(node, "large", *pieces)
+    assert hops[0] == "begin_upload" and hops[-1] == "finish"
+    assert len(hops) == 11  # ~10 KB / 1 KiB batches (plus the finish)
+    hops.clear()
+    _info, body = await node.get_object("sda", 0, "a", "c", "large", policy=0)
+    assert b"".join([chunk async for chunk in body]) == b"".join(pieces)
+    assert len(hops) == 11  # open + read-ahead, then one per chunk and the end
+
+
+async def test_disk_and_sqlite_work_never_runs_on_the_loop(
+    node: LocalNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop_thread = threading.get_ident()
+    seen: list[int] = []
+
+    def spy(cls: type, name: str) -> None:
+        real = getattr(cls, name)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            seen.append(threading.get_ident())
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(cls, name, wrapper)
+
+    spy(DiskFileManager, "get_diskfile")
+    spy(ContainerBroker, "get_info")
+    spy(ContainerBroker, "_create")
+    await put(node, "o", b"x")
+    await node.head_object("sda", 0, "a", "c", "o", policy=0)
+    await node.put_container("sda", 0, "a", "c", timestamp=Timestamp.now())
+    await node.head_container("sda", 0, "a", "c")
+    assert len(seen) >= 4 and loop_thread not in seen
+
+
+@pytest.mark.parametrize("mode", ["max_threads", "executor"])
+async def test_bounded_executors(devices: Path, hasher: PathHasher, mode: str) -> None:
+    executor = ThreadPoolExecutor(2, thread_name_prefix="given")
+    options: dict[str, Any] = (
+        {"max_threads": 2} if mode == "max_threads" else {"executor": executor}
+    )
+    names: set[str] = set()
+    real = ObjectWork.head
+
+    def head(self: ObjectWork, address: Any) -> Any:
+        names.add(threading.current_thread().name)
+        return real(self, address)
+
+    node = LocalNode(devices, hasher=hasher, fsync=False, **options)
+    ObjectWork.head = head  # type: ignore[method-assign]
+    try:
+        await asyncio.gather(*(put(node, f"o{i}", b"x") for i in range(20)))
+        await asyncio.gather(
+            *(node.head_object("sda", 0, "a", "c", f"o{i}", policy=0) for i in range(20))
+        )
+    finally:
+        ObjectWork.head = real  # type: ignore[method-assign]
+        await node.close()
+    prefix = "localnode" if mode == "max_threads" else "given"
+    assert names and all(name.startswith(prefix) for name in names) and len(names) <= 2
+    assert not executor._shutdown  # a given executor belongs to the caller
+    executor.shutdown()
+
+
+async def test_full_device_maps_to_507_and_leaves_no_temp_file(
+    node: LocalNode, devices: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(*args: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(fsutil, "write_all", full)
+    for chunks in ([b"small"], [b"x" * 5000]):
+        with pytest.raises(DiskFileNoSpace) as caught:
+            await put(node, "o", *chunks)
+        assert caught.value.status == 507
+    assert os.listdir(devices / "sda" / "tmp") == []
+
+
+async def test_foreign_errors_are_mapped(node: LocalNode, monkeypatch: pytest.MonkeyPatch) -> None:
+    def io_error(*args: Any) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(ObjectWork, "head", io_error)
+    with pytest.raises(DiskFileError) as caught:
+        await node.head_object("sda", 0, "a", "c", "o", policy=0)
+    assert isinstance(caught.value.__cause__, OSError)
+
+    def sqlite_error(*args: Any) -> None:
+        raise sqlite3.InterfaceError("odd")
+
+    monkeypatch.setattr(ContainerBroker, "get_info", sqlite_error)
+    await node.put_container("sda", 0, "a", "c", timestamp=Timestamp.now())
+    with pytest.raises(DatabaseError) as db_caught:
+        await node.head_container("sda", 0, "a", "c")
+    assert isinstance(db_caught.value.__cause__, sqlite3.Error)
+
+
+async def test_cancelled_upload_is_cleaned_up(node: LocalNode, devices: Path) -> None:
+    started = asyncio.Event()
+
+    async def endless() -> AsyncIterator[bytes]:
+        while True:
+            yield b"x" * CHUNK
+            started.set()
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(
+        node.put_object(
+            "sda",
+            0,
+            "a",
+            "c",
+            "o",
+            policy=0,
+            timestamp=Timestamp.now(),
+            metadata={},
+            body=endless(),
+        )
+    )
+    await started.wait()
+    for _ in range(5):
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert os.listdir(devices / "sda" / "tmp") == []
+    with pytest.raises(DiskFileNotExist):
+        await node.head_object("sda", 0, "a", "c", "o", policy=0)
+
+
+async def test_concurrent_writers_of_one_object_newest_wins(node: LocalNode) -> None:
+    stamps = [Timestamp.now(delta=i) for i in range(12)]
+    results = await asyncio.gather(
+        *(put(node, "o", str(i).encode() * 2000, when=stamp) for i, stamp in enumerate(stamps)),
+        return_exceptions=True,
+    )
+    assert all(r is None or isinstance(r, Conflict) for r in results)
+    info, body = await node.get_object("sda", 0, "a", "c", "o", policy=0)
+    assert info.timestamp == stamps[-1]
+    assert b"".join([c async for c in body]) == b"11" * 2000
+
+
+async def test_broker_cache_evicts_and_reopens(devices: Path, hasher: PathHasher) -> None:
+    async with LocalNode(devices, hasher=hasher, fsync=False, db_cache_size=2) as node:
+        for index in range(5):
+            await node.put_container("sda", 0, "a", f"c{index}", timestamp=Timestamp.now())
+        assert len(node.databases.cache._brokers) == 2
+        for index in range(5):
+            info = await node.head_container("sda", 0, "a", f"c{index}")
+            assert info.container == f"c{index}"
+
+
+async def test_database_names_never_become_paths(node: LocalNode, devices: Path) -> None:
+    for name in ["../x", "\x00", "..", "a/b", "😀" * 100]:
+        await node.put_account("sda", 1, name, timestamp=Timestamp.now())
+        await node.put_container("sda", 1, name, name, timestamp=Timestamp.now())
+    await node.close()
+    pattern = re.compile(r"sda/(accounts|containers)/1/[0-9a-f]{3}/([0-9a-f]{32})/\2\.db")
+    for path in sorted(p for p in devices.rglob("*") if p.is_file()):
+        relative = path.relative_to(devices).as_posix()
+        assert pattern.fullmatch(relative), relative
+
+
+async def test_mount_check(devices: Path, hasher: PathHasher) -> None:
+    async with LocalNode(devices, hasher=hasher, check_mount=True) as node:
+        with pytest.raises(DeviceUnavailable):
+            await node.put_account("sda", 0, "a", timestamp=Timestamp.now())
+
+
+async def test_junk_and_corrupt_pendings_are_skipped(node: LocalNode, devices: Path) -> None:
+    update = ContainerUpdate("a", "c", "o", Timestamp.now(), 1, "t", "e", False, 0)
+    await node.write_async_pending("sda", 0, update)
+    (suffix_dir,) = (devices / "sda" / "async_pending").iterdir()
+    (suffix_dir / ("f" * 32 + "-" + Timestamp.now().internal)).write_bytes(b"{not json")
+    (suffix_dir / "README").write_bytes(b"junk")
+    (devices / "sda" / "async_pending" / "zzz").mkdir()
+    pendings = [p async for p in node.iter_async_pendings("sda")]
+    assert [p.update for p in pendings] == [update]
+    assert os.listdir(devices / "sda" / "tmp") == []
+
+
+async def test_cancelled_while_opening_the_upload(
+    node: LocalNode, devices: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = ObjectWork.begin_upload
+    entered = threading.Event()
+
+    def slow_begin(self: ObjectWork, *args: Any) -> Any:
+        entered.set()
+        upload = real(self, *args)
+        threading.Event().wait(0.2)
+        return upload
+
+    monkeypatch.setattr(ObjectWork, "begin_upload", slow_begin)
+    task = asyncio.create_task(put(node, "o", b"x" * 3000))
+    while not entered.is_set():
+        await asyncio.sleep(0.005)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(100):
+        if not os.listdir(devices / "sda" / "tmp"):
+            break
+        await asyncio.sleep(0.01)
+    assert os.listdir(devices / "sda" / "tmp") == []
