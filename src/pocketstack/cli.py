@@ -53,14 +53,28 @@ def main() -> None:
               help="clouds.yaml to write the 'pocketstack' entry into "
                    "(default ~/.config/openstack/clouds.yaml).")
 @click.option("--identity-port", type=int, help="Port of the identity API (default 5000).")
+@click.option("--objectstore-port", type=int,
+              help="Port of the object storage API (default 8080).")
+@click.option("--replicas", type=int, help="Replicas of the default storage policy, "
+              "accounts and containers (first start).")
+@click.option("--devices", type=int, help="Storage devices to create (first start).")
 @click.option("--log-level", help="debug, info, warning or error.")
 def up(data_dir: Path | None, host: str | None, config: Path | None,
-       clouds_yaml: Path | None, identity_port: int | None, log_level: str | None) -> None:
+       clouds_yaml: Path | None, identity_port: int | None, objectstore_port: int | None,
+       replicas: int | None, devices: int | None, log_level: str | None) -> None:
     """Start the cloud (first start creates everything)."""
     from pocketstack.cloud import Cloud, write_default_config
 
     settings = _settings(config, data_dir, host=host, log_level=log_level,
-                         **{"identity.port": identity_port})
+                         **{"identity.port": identity_port,
+                            "objectstore.port": objectstore_port,
+                            "objectstore.replicas": replicas,
+                            "objectstore.devices": devices})
+    if replicas is not None:
+        policies = settings.objectstore.policies
+        for policy in policies:
+            if policy.default:
+                policy.replicas = replicas
     _logging(settings.log_level)
     cloud = Cloud(settings, clouds_yaml=clouds_yaml)
     try:

@@ -26,7 +26,9 @@ from pocketstack.common.db import Database
 from pocketstack.common.files import atomic_write
 from pocketstack.config import Settings, render_toml
 from pocketstack.identity import runtime as identity_runtime
+from pocketstack.identity.middleware import LocalValidator
 from pocketstack.identity.service.bootstrap import CatalogEntry
+from pocketstack.objectstore import runtime as objectstore_runtime
 
 LOG = logging.getLogger(__name__)
 CLOUD_NAME = "pocketstack"
@@ -57,6 +59,7 @@ class Cloud:
         self.db: Database | None = None
         self.services: list[Service] = []
         self.identity: identity_runtime.IdentityRuntime | None = None
+        self.objectstore: objectstore_runtime.ObjectStoreRuntime | None = None
 
     # -- prepare -------------------------------------------------------------------------------
     def prepare(self) -> Started:
@@ -78,6 +81,14 @@ class Cloud:
                 settings, self.db, admin_password=password, catalog=self.catalog(),
                 access_log=settings.access_log)
             self.services.append(Service("identity", self.identity.app, self.identity.port))
+        if settings.objectstore.enabled:
+            if self.identity is None:
+                raise ValueError("object storage needs the identity service in this process")
+            validator = LocalValidator(self.identity.identity)
+            self.objectstore = objectstore_runtime.build(settings, validator,
+                                                         access_log=settings.access_log)
+            self.services.append(Service("object-store", self.objectstore.app,
+                                         self.objectstore.port))
         written = self._write_clouds_yaml(password) if settings.identity.enabled else None
         endpoints = {s.name: self.settings.url_for(s.port) for s in self.services}
         return Started(first, password, generated, written, endpoints)
@@ -89,6 +100,10 @@ class Cloud:
             entries.append(CatalogEntry("identity", "keystone", "Identity Service",
                                         self.settings.url_for(self.settings.identity.port,
                                                               "/v3/")))
+        if self.settings.objectstore.enabled:
+            entries.append(CatalogEntry("object-store", "swift", "Object Storage Service",
+                                        self.settings.url_for(self.settings.objectstore.port,
+                                                              "/v1/AUTH_%(project_id)s")))
         return entries
 
     def _write_clouds_yaml(self, password: str | None) -> Path:
@@ -107,6 +122,8 @@ class Cloud:
             loop.add_signal_handler(sig, _stop_all, servers)
         if self.identity is not None:
             self.identity.start_tasks()
+        if self.objectstore is not None:
+            self.objectstore.start_tasks()
         try:
             await asyncio.gather(*(server.serve() for server in servers))
         finally:
@@ -121,6 +138,8 @@ class Cloud:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.objectstore is not None:
+            await self.objectstore.close()
 
 
 class _Server(uvicorn.Server):

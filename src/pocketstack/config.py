@@ -71,6 +71,59 @@ class IdentitySettings(_Section):
     )
 
 
+class PolicySettings(_Section):
+    index: int = Field(ge=0, description="Storage policy index (0 is the first policy).")
+    name: str = Field(min_length=1, max_length=64, description="Policy name clients use.")
+    replicas: int = Field(3, ge=1, le=6, description="Replica count of the policy's ring.")
+    default: bool = Field(False, description="New containers without X-Storage-Policy use it.")
+
+
+def _default_policies() -> list[PolicySettings]:
+    return [PolicySettings(index=0, name="default", replicas=3, default=True),
+            PolicySettings(index=1, name="single", replicas=1)]
+
+
+class ObjectStoreSettings(_Section):
+    enabled: bool = Field(True, description="Run object storage (Swift v1).")
+    port: int = Field(8080, ge=0, le=65535, description="TCP port of the object storage API.")
+    devices: int = Field(3, ge=1, le=64, description="Storage devices (directories) created "
+                         "under <data_dir>/devices on first start, one zone each.")
+    replicas: int = Field(3, ge=1, le=6, description="Replicas of accounts and containers "
+                          "(object replicas are per storage policy).")
+    part_power: int = Field(10, ge=4, le=20, description="Ring partition power "
+                            "(2**part_power partitions) of rings built on first start.")
+    min_part_hours: int = Field(1, ge=0, description="Hours before a partition may move again.")
+    policies: list[PolicySettings] = Field(default_factory=_default_policies,
+                                           description="Storage policies.")
+    hash_path_prefix: str = Field("", description="Secret salt of every placement hash; "
+                                  "empty: generated on first start into <data_dir>/rings.")
+    hash_path_suffix: str = Field("", description="Second secret salt (see hash_path_prefix).")
+    storage_ip: str = Field("127.0.0.1", description="Address of this host's devices in the "
+                            "rings (what other hosts reach its storage node at).")
+    storage_port: int = Field(6200, ge=1, le=65535, description="Port of this host's "
+                              "devices in the rings.")
+    reseller_prefix: str = Field("AUTH_", description="Account name prefix of project accounts.")
+    operator_roles: list[str] = Field(default_factory=lambda: ["admin", "member"],
+                                      description="Roles that own their project's account.")
+    reseller_admin_role: str = Field("ResellerAdmin",
+                                     description="Role that reaches every account.")
+    service_roles: list[str] = Field(default_factory=lambda: ["service"],
+                                     description="Roles an X-Service-Token must carry.")
+    chunk_size: int = Field(65536, ge=4096, description="Bytes per read/write of object data.")
+    node_timeout: float = Field(10.0, gt=0, description="Seconds a storage operation may take.")
+    recheck_info_seconds: float = Field(10.0, ge=0, description="How long the proxy caches "
+                                        "account and container info.")
+    expirer_interval: float = Field(10.0, gt=0, description="Seconds between expirer passes.")
+    updater_interval: float = Field(10.0, gt=0, description="Seconds between replays of "
+                                    "failed container updates.")
+    fsync: bool = Field(True, description="fsync object data and metadata before "
+                        "acknowledging a write (never disable in production).")
+    cors_allow_origin: list[str] = Field(default_factory=list, description="Origins allowed "
+                                         "by CORS for every container.")
+    strict_cors_mode: bool = Field(True, description="Only expose CORS headers to allowed "
+                                   "origins.")
+
+
 class Settings(BaseModel):
     """Everything pocketstack can be told. Build with :func:`load_settings`."""
 
@@ -92,6 +145,7 @@ class Settings(BaseModel):
     access_log: bool = Field(True, description="Log one line per request.")
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    objectstore: ObjectStoreSettings = Field(default_factory=ObjectStoreSettings)
 
     @property
     def database_url(self) -> str:
@@ -194,9 +248,19 @@ def render_toml(settings: Settings, *, include_secrets: bool = False) -> str:
         out.extend(_toml_option(name, value, field.description, include_secrets))
     for section, model in nested:
         out.extend(["", f"[{section}]"])
+        tables = []
         for name, field in type(model).model_fields.items():
-            out.extend(_toml_option(name, getattr(model, name), field.description,
-                                    include_secrets))
+            value = getattr(model, name)
+            if isinstance(value, list) and value and isinstance(value[0], BaseModel):
+                tables.append((name, field.description, value))
+                continue
+            out.extend(_toml_option(name, value, field.description, include_secrets))
+        for name, doc, items in tables:
+            out.append(f"# {doc}")
+            for item in items:
+                out.extend(["", f"[[{section}.{name}]]"])
+                for key in type(item).model_fields:
+                    out.append(f"{key} = {_toml_value(getattr(item, key))}")
     return "\n".join(out) + "\n"
 
 

@@ -1,0 +1,106 @@
+"""The object storage API as one ASGI app (Swift's proxy server and its pipeline).
+
+Pipeline, outermost first (as Swift's ``proxy-server.conf``):
+request id (``X-Trans-Id``) → errors (Swift bodies) → healthcheck → /info → v1.0 auth →
+Keystone auth → CORS → the account / container / object controller.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from pocketstack.common.http import wrap_service_app
+from pocketstack.objectstore import constraints
+from pocketstack.objectstore.exceptions import (
+    HTTPBadRequest,
+    HTTPMethodNotAllowed,
+    HTTPNotFound,
+    HTTPPreconditionFailed,
+    error_for_status,
+    render,
+)
+from pocketstack.objectstore.proxy import cors, v1auth
+from pocketstack.objectstore.proxy.auth import KeystoneAuth
+from pocketstack.objectstore.proxy.context import ProxyContext
+from pocketstack.objectstore.proxy.controllers import account, container, obj, obj_put
+from pocketstack.objectstore.proxy.info import swift_info
+from pocketstack.objectstore.proxy.request import Request, Response
+from pocketstack.objectstore.storage.exceptions import StorageError
+
+LOG = logging.getLogger(__name__)
+OBJECT_HANDLERS = {"GET": obj.get_or_head, "HEAD": obj.get_or_head, "POST": obj.post,
+                   "DELETE": obj.delete, "PUT": obj_put.put, "COPY": obj_put.copy}
+
+
+async def _object_not_allowed(ctx: ProxyContext, req: Request) -> Response:
+    raise HTTPMethodNotAllowed(headers={"Allow": ", ".join(sorted(OBJECT_HANDLERS))})
+
+
+def trans_id() -> str:
+    """Swift's transaction id: ``tx`` + 21 hex chars + ``-`` + the time in hex."""
+    return f"tx{secrets.token_hex(11)[:21]}-{int(time.time()):010x}"
+
+
+class ProxyApp:
+    def __init__(self, ctx: ProxyContext) -> None:
+        self.ctx = ctx
+        self.auth = KeystoneAuth(ctx)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        try:
+            response = await self.dispatch(scope, receive)
+        except constraints.ConstraintError as exc:
+            raise error_for_status(exc.status, exc.message) from exc
+        except StorageError as exc:  # an outcome no controller turned into a response
+            raise error_for_status(exc.status) from exc
+        await response.send(scope, send)
+
+    async def dispatch(self, scope: Scope, receive: Receive) -> Response:
+        path = scope.get("path", "")
+        if path == "/healthcheck":
+            return Response(200, {"Content-Type": "text/plain"}, b"OK")
+        if path == "/info":
+            return self.info(scope)
+        if path in v1auth.PATHS:
+            return await v1auth.handle(self.ctx, Request.from_scope(scope, receive))
+        req = Request.from_scope(scope, receive)
+        return await self.route(req)
+
+    def info(self, scope: Scope) -> Response:
+        if scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+            raise HTTPMethodNotAllowed(headers={"Allow": "GET, HEAD, OPTIONS"})
+        body = json.dumps(swift_info(self.ctx)).encode()
+        return Response(200, {"Content-Type": "application/json; charset=utf-8"}, body)
+
+    async def route(self, req: Request) -> Response:
+        if not constraints.valid_api_version(req.version, limits=self.ctx.limits):
+            raise HTTPBadRequest("Invalid path: " + req.path) if req.account else HTTPNotFound()
+        if req.account is None:
+            raise HTTPPreconditionFailed("Invalid path")
+        constraints.check_account_name(req.account, limits=self.ctx.limits)
+        if req.method == "OPTIONS":
+            return await cors.preflight(self.ctx, req)
+        await self.auth.authenticate(req)
+        self.ctx.reload_rings()
+        if req.obj is not None:
+            handler = OBJECT_HANDLERS.get(req.method, _object_not_allowed)
+        elif req.container is not None:
+            handler = container.handle
+        else:
+            handler = account.handle
+        response = await handler(self.ctx, req)
+        return await cors.decorate(self.ctx, req, response)
+
+
+def create_app(ctx: ProxyContext, *, access_log: bool = True) -> ASGIApp:
+    return wrap_service_app(ProxyApp(ctx), service="object-store", render=render,
+                            access_log=access_log,
+                            header_names=("x-trans-id", "x-openstack-request-id"),
+                            id_factory=trans_id)

@@ -1,0 +1,157 @@
+"""/v1/{account}: HEAD, GET (container listing), POST (metadata, account ACL).
+
+Accounts are created on first use (Swift's ``account_autocreate``): before that, the owner
+sees an empty account. PUT and DELETE are operator actions Swift disables by default
+(``allow_account_management = false``): 405.
+"""
+
+from __future__ import annotations
+
+from pocketstack.objectstore.exceptions import (
+    HTTPForbidden,
+    HTTPMethodNotAllowed,
+    HTTPNotFound,
+    error_for_status,
+)
+from pocketstack.objectstore.proxy import acl, checks, listing
+from pocketstack.objectstore.proxy.auth import ACCOUNT_ACL_META, is_owner
+from pocketstack.objectstore.proxy.context import ProxyContext
+from pocketstack.objectstore.proxy.quorum import best_status
+from pocketstack.objectstore.proxy.controllers.base import (
+    account_info,
+    forget_account,
+    read_first,
+    summarize,
+    write_all,
+)
+from pocketstack.objectstore.proxy.metadata import entity_metadata, user_metadata
+from pocketstack.objectstore.proxy.request import Request, Response
+from pocketstack.objectstore.storage.types import AccountInfo, Subdir
+from pocketstack.objectstore.timestamp import Timestamp
+
+ALLOW = "GET, HEAD, POST"
+
+
+async def handle(ctx: ProxyContext, req: Request) -> Response:
+    if req.method in ("GET", "HEAD"):
+        return await get_or_head(ctx, req)
+    if req.method == "POST":
+        return await post(ctx, req)
+    raise HTTPMethodNotAllowed(headers={"Allow": ALLOW})
+
+
+async def _authorize(ctx: ProxyContext, req: Request) -> AccountInfo | None:
+    account = req.account or ""
+    info = await account_info(ctx, account)
+    if info is not None:
+        req.state["account_acl"] = info.metadata.get(ACCOUNT_ACL_META, "")
+    assert req.authorize is not None
+    await req.authorize(req)
+    return info
+
+
+async def get_or_head(ctx: ProxyContext, req: Request) -> Response:
+    info = await _authorize(ctx, req)
+    fmt = listing.listing_media_type(req.query.get("format"), req.headers.get("accept"))
+    params = listing.listing_params(req.scope.get("query_string", b""), target="account",
+                                    limits=ctx.limits)
+    if info is None and not is_owner(req):
+        raise HTTPNotFound()
+    rows: list[listing.ContainerRow | listing.SubdirRow] = []
+    if info is not None and req.method == "GET":
+        info, rows = await _list(ctx, req, params)
+    headers = account_headers(ctx, info, owner=is_owner(req))
+    body, ctype = listing.render_account_listing(req.account or "", rows, fmt)
+    headers["Content-Type"] = ctype
+    status = listing.listing_status(body)
+    if req.method == "HEAD":
+        return Response(204, headers)
+    return Response(status, headers, body if status == 200 else b"")
+
+
+async def _list(ctx: ProxyContext, req: Request, params: listing.ListingParams
+                ) -> tuple[AccountInfo, list[listing.ContainerRow | listing.SubdirRow]]:
+    account = req.account or ""
+    ring = ctx.account_ring
+    part = ring.get_part(account)
+    outcome = await read_first(ctx, ring, part, lambda node, dev: node.list_containers(
+        dev, part, account, limit=params.limit, marker=params.marker,
+        end_marker=params.end_marker, prefix=params.prefix, delimiter=params.delimiter,
+        reverse=params.reverse))
+    if not outcome.ok:
+        raise error_for_status(outcome.status)
+    rows: list[listing.ContainerRow | listing.SubdirRow] = []
+    for entry in outcome.value.entries:
+        if isinstance(entry, Subdir):
+            rows.append(listing.SubdirRow(subdir=entry.name))
+        else:
+            rows.append(listing.ContainerRow(
+                name=entry.name, count=entry.object_count, bytes=entry.bytes_used,
+                last_modified=entry.put_timestamp.isoformat))
+    return outcome.value.info, rows
+
+
+def account_headers(ctx: ProxyContext, info: AccountInfo | None, *, owner: bool
+                    ) -> dict[str, str]:
+    now = Timestamp.now()
+    headers = {"X-Account-Container-Count": str(info.container_count if info else 0),
+               "X-Account-Object-Count": str(info.object_count if info else 0),
+               "X-Account-Bytes-Used": str(info.bytes_used if info else 0),
+               "X-Timestamp": (info.created_at if info else now).normal,
+               "X-Put-Timestamp": (info.put_timestamp if info else now).normal,
+               "Accept-Ranges": "bytes"}
+    if info is None:
+        return headers
+    for index, stats in info.policy_stats.items():
+        name = ctx.policies.get(index).name
+        prefix = f"X-Account-Storage-Policy-{name}-"
+        headers[prefix + "Container-Count"] = str(stats.container_count)
+        headers[prefix + "Object-Count"] = str(stats.object_count)
+        headers[prefix + "Bytes-Used"] = str(stats.bytes_used)
+    headers.update(user_metadata(info.metadata, "account"))
+    if owner and info.metadata.get(ACCOUNT_ACL_META):
+        headers["X-Account-Access-Control"] = info.metadata[ACCOUNT_ACL_META]
+    return headers
+
+
+async def post(ctx: ProxyContext, req: Request) -> Response:
+    await _authorize(ctx, req)
+    metadata = entity_metadata(req, "account")
+    checks.metadata(ctx, req, "account")
+    if "x-account-access-control" in req.headers:
+        if not is_owner(req):
+            raise HTTPForbidden()
+        metadata[ACCOUNT_ACL_META] = _clean_account_acl(req.headers["x-account-access-control"])
+    account = req.account or ""
+    await ensure_account(ctx, account)
+    ring = ctx.account_ring
+    part = ring.get_part(account)
+    timestamp = Timestamp.now()
+    outcomes = await write_all(ctx, ring, part, lambda node, dev: node.post_account(
+        dev, part, account, timestamp=timestamp, metadata=metadata), success=204)
+    forget_account(ctx, account)
+    status = summarize(outcomes, ring.replica_count)
+    if status // 100 != 2:
+        raise error_for_status(status)
+    return Response(204, {"Content-Type": "text/html; charset=UTF-8"})
+
+
+def _clean_account_acl(value: str) -> str:
+    if not value.strip():
+        return ""
+    return acl.format_account_acl(acl.parse_account_acl(value))
+
+
+async def ensure_account(ctx: ProxyContext, account: str) -> None:
+    """Create the account on first use (idempotent: an existing account is left as is)."""
+    if await account_info(ctx, account) is not None:
+        return
+    ring = ctx.account_ring
+    part = ring.get_part(account)
+    timestamp = Timestamp.now()
+    outcomes = await write_all(ctx, ring, part, lambda node, dev: node.put_account(
+        dev, part, account, timestamp=timestamp), success=201)
+    forget_account(ctx, account)
+    status = best_status([o.status for o in outcomes], ring.replica_count)
+    if status // 100 != 2 and status != 409:
+        raise error_for_status(status)

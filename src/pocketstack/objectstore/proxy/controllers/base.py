@@ -1,0 +1,160 @@
+"""What every controller does with replicas: ask one, ask all, tell all, and look up info.
+
+``call`` runs one storage operation on one replica and turns every outcome into a status
+(storage errors carry theirs; a timeout is 503; anything unexpected is logged and 500), and
+error-limits devices that failed. ``write_all`` runs a write on each replica's primary and
+replaces an unavailable primary by the next handoff; ``read_first`` asks replicas in turn
+until one answers. Deciding what the client hears from many answers is ``quorum``'s job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pocketstack.objectstore.proxy.context import ProxyContext
+from pocketstack.objectstore.proxy.nodes import Target
+from pocketstack.objectstore.proxy.quorum import best_status
+from pocketstack.objectstore.ring.ring import Ring
+from pocketstack.objectstore.storage.exceptions import (
+    AccountNotFound,
+    ContainerNotFound,
+    StorageError,
+)
+from pocketstack.objectstore.storage.node import StorageNode
+from pocketstack.objectstore.storage.types import AccountInfo, ContainerInfo
+
+LOG = logging.getLogger(__name__)
+T = TypeVar("T")
+Op = Callable[[StorageNode, str], Awaitable[Any]]
+# Statuses that mean "this replica could not act": try a handoff instead.
+HANDOFF_STATUSES = frozenset({500, 503, 507})
+
+
+@dataclass
+class Outcome:
+    target: Target | None
+    status: int
+    value: Any = None
+    error: BaseException | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status // 100 == 2
+
+
+async def call(ctx: ProxyContext, target: Target, op: Op, *, timeout: float | None = None,
+               success: int = 200) -> Outcome:
+    assert target.node is not None
+    try:
+        value = await asyncio.wait_for(op(target.node, target.device.device),
+                                       timeout or ctx.settings.node_timeout)
+    except StorageError as exc:
+        if exc.status >= 500:
+            ctx.nodes.error(target.device)
+            LOG.warning("%s on %s: %s", exc.status, target.name, exc)
+        return Outcome(target, exc.status, error=exc)
+    except TimeoutError as exc:
+        ctx.nodes.error(target.device)
+        LOG.warning("timeout on %s", target.name)
+        return Outcome(target, 503, error=exc)
+    except (KeyboardInterrupt, SystemExit, asyncio.CancelledError):
+        raise
+    except Exception as exc:  # a replica's failure must not fail the request
+        ctx.nodes.error(target.device)
+        LOG.exception("unexpected error on %s", target.name)
+        return Outcome(target, 500, error=exc)
+    return Outcome(target, success, value=value)
+
+
+async def write_all(ctx: ProxyContext, ring: Ring, part: int, op: Op, *,
+                    success: int = 200, replicas: int | None = None) -> list[Outcome]:
+    """The write on every replica: each primary, or a handoff in its place."""
+    n = replicas or ring.replica_count
+    targets = ctx.nodes.node_iter(ring, part)
+    slots = [_write_slot(ctx, targets, op, success) for _ in range(n)]
+    return list(await asyncio.gather(*slots))
+
+
+async def _write_slot(ctx: ProxyContext, targets: Iterator[Target], op: Op, success: int
+                      ) -> Outcome:
+    last = Outcome(None, 503)
+    for target in targets:
+        last = await call(ctx, target, op, success=success)
+        if last.status not in HANDOFF_STATUSES:
+            return last
+    return last
+
+
+async def read_first(ctx: ProxyContext, ring: Ring, part: int, op: Op, *,
+                     limit: int | None = None) -> Outcome:
+    """The first replica that answers 2xx; otherwise the most telling failure (a 404
+    seen anywhere beats the errors of unavailable replicas)."""
+    outcomes: list[Outcome] = []
+    for target in ctx.nodes.node_iter(ring, part, limit=limit):
+        outcome = await call(ctx, target, op)
+        if outcome.ok:
+            return outcome
+        outcomes.append(outcome)
+    if not outcomes:
+        return Outcome(None, 503)
+    not_found = [o for o in outcomes if o.status == 404]
+    if not_found:
+        return not_found[0]
+    decisive = [o for o in outcomes if o.status not in HANDOFF_STATUSES]
+    return decisive[0] if decisive else Outcome(None, 503, error=outcomes[-1].error)
+
+
+async def read_all(ctx: ProxyContext, ring: Ring, part: int, op: Op) -> list[Outcome]:
+    """Ask every primary (X-Newest); unavailable ones are replaced by handoffs."""
+    return await write_all(ctx, ring, part, op)
+
+
+def summarize(outcomes: list[Outcome], n: int) -> int:
+    return best_status([o.status for o in outcomes], n)
+
+
+# -- account and container info --------------------------------------------------------------
+async def account_info(ctx: ProxyContext, account: str, *, fresh: bool = False
+                       ) -> AccountInfo | None:
+    key = ("a", account)
+    if not fresh:
+        hit, value = ctx.info.get(key)
+        if hit:
+            return value  # type: ignore[no-any-return]
+    ring = ctx.account_ring
+    part = ring.get_part(account)
+    outcome = await read_first(ctx, ring, part,
+                               lambda node, dev: node.head_account(dev, part, account))
+    info = outcome.value if outcome.ok else None
+    if outcome.ok or isinstance(outcome.error, AccountNotFound):
+        ctx.info.put(key, info)
+    return info
+
+
+async def container_info(ctx: ProxyContext, account: str, container: str, *,
+                         fresh: bool = False) -> ContainerInfo | None:
+    key = ("c", account, container)
+    if not fresh:
+        hit, value = ctx.info.get(key)
+        if hit:
+            return value  # type: ignore[no-any-return]
+    ring = ctx.container_ring
+    part = ring.get_part(account, container)
+    outcome = await read_first(
+        ctx, ring, part, lambda node, dev: node.head_container(dev, part, account, container))
+    info = outcome.value if outcome.ok else None
+    if outcome.ok or isinstance(outcome.error, ContainerNotFound):
+        ctx.info.put(key, info)
+    return info
+
+
+def forget_account(ctx: ProxyContext, account: str) -> None:
+    ctx.info.invalidate(("a", account))
+
+
+def forget_container(ctx: ProxyContext, account: str, container: str) -> None:
+    ctx.info.invalidate(("c", account, container))

@@ -1,0 +1,233 @@
+"""/v1/{account}/{container}: PUT, HEAD, GET (object listing), POST, DELETE.
+
+A container lives on the container ring's replicas, each its own SQLite database; its
+account learns about it (for the account listing and stats) right after each change.
+"""
+
+from __future__ import annotations
+
+from pocketstack.objectstore.exceptions import (
+    HTTPBadRequest,
+    HTTPConflict,
+    HTTPMethodNotAllowed,
+    HTTPNotFound,
+    error_for_status,
+)
+from pocketstack.objectstore.proxy import acl, checks, listing
+from pocketstack.objectstore.proxy.auth import ACCOUNT_ACL_META, is_owner
+from pocketstack.objectstore.proxy.context import Policy, ProxyContext
+from pocketstack.objectstore.proxy.quorum import best_status
+from pocketstack.objectstore.proxy.controllers.account import ensure_account
+from pocketstack.objectstore.proxy.controllers.base import (
+    account_info,
+    container_info,
+    forget_account,
+    forget_container,
+    read_first,
+    summarize,
+    write_all,
+)
+from pocketstack.objectstore.proxy.metadata import (
+    CONTAINER_STORED,
+    entity_metadata,
+    user_metadata,
+)
+from pocketstack.objectstore.proxy.request import Request, Response
+from pocketstack.objectstore.storage.types import ContainerInfo, Subdir
+from pocketstack.objectstore.timestamp import Timestamp
+
+ALLOW = "DELETE, GET, HEAD, POST, PUT"
+
+
+async def handle(ctx: ProxyContext, req: Request) -> Response:
+    handler = {"GET": get_or_head, "HEAD": get_or_head, "PUT": put, "POST": post,
+               "DELETE": delete}.get(req.method)
+    if handler is None:
+        raise HTTPMethodNotAllowed(headers={"Allow": ALLOW})
+    return await handler(ctx, req)
+
+
+async def authorize(ctx: ProxyContext, req: Request, info: ContainerInfo | None) -> None:
+    """Run the deferred authorization with the account and container ACLs at hand."""
+    account = await account_info(ctx, req.account or "")
+    if account is not None:
+        req.state["account_acl"] = account.metadata.get(ACCOUNT_ACL_META, "")
+    if info is not None:
+        req.state["read_acl"] = info.metadata.get("X-Container-Read", "")
+        req.state["write_acl"] = info.metadata.get("X-Container-Write", "")
+    assert req.authorize is not None
+    await req.authorize(req)
+
+
+# -- reads -------------------------------------------------------------------------------------
+async def get_or_head(ctx: ProxyContext, req: Request) -> Response:
+    info = await container_info(ctx, req.account or "", req.container or "")
+    await authorize(ctx, req, info)
+    if info is None:
+        raise HTTPNotFound()
+    fmt = listing.listing_media_type(req.query.get("format"), req.headers.get("accept"))
+    params = listing.listing_params(req.scope.get("query_string", b""), target="container",
+                                    limits=ctx.limits)
+    rows: list[listing.ObjectRow | listing.SubdirRow] = []
+    if req.method == "GET":
+        info, rows = await _list(ctx, req, params)
+    headers = container_headers(ctx, info, owner=is_owner(req))
+    body, ctype = listing.render_object_listing(req.container or "", rows, fmt)
+    headers["Content-Type"] = ctype
+    if req.method == "HEAD":
+        return Response(204, headers)
+    status = listing.listing_status(body)
+    return Response(status, headers, body if status == 200 else b"")
+
+
+async def _list(ctx: ProxyContext, req: Request, params: listing.ListingParams
+                ) -> tuple[ContainerInfo, list[listing.ObjectRow | listing.SubdirRow]]:
+    account, container = req.account or "", req.container or ""
+    ring = ctx.container_ring
+    part = ring.get_part(account, container)
+    outcome = await read_first(ctx, ring, part, lambda node, dev: node.list_objects(
+        dev, part, account, container, limit=params.limit, marker=params.marker,
+        end_marker=params.end_marker, prefix=params.prefix, delimiter=params.delimiter,
+        path=params.path, reverse=params.reverse))
+    if not outcome.ok:
+        raise error_for_status(outcome.status)
+    rows: list[listing.ObjectRow | listing.SubdirRow] = []
+    for entry in outcome.value.entries:
+        if isinstance(entry, Subdir):
+            rows.append(listing.SubdirRow(subdir=entry.name))
+        else:
+            rows.append(listing.ObjectRow(
+                name=entry.name, hash=entry.etag, bytes=entry.size,
+                content_type=entry.content_type, last_modified=entry.created_at.isoformat))
+    return outcome.value.info, rows
+
+
+def container_headers(ctx: ProxyContext, info: ContainerInfo, *, owner: bool
+                      ) -> dict[str, str]:
+    policy = ctx.policies.get(info.storage_policy_index)
+    headers = {"X-Container-Object-Count": str(info.object_count),
+               "X-Container-Bytes-Used": str(info.bytes_used),
+               "X-Timestamp": info.created_at.normal,
+               "X-Put-Timestamp": info.put_timestamp.normal,
+               "Last-Modified": info.put_timestamp.http_date,
+               "X-Storage-Policy": policy.name, "Accept-Ranges": "bytes"}
+    headers.update(user_metadata(info.metadata, "container"))
+    if owner:
+        for name in ("X-Container-Read", "X-Container-Write"):
+            if info.metadata.get(name):
+                headers[name] = info.metadata[name]
+    return headers
+
+
+# -- writes ------------------------------------------------------------------------------------
+def _metadata(ctx: ProxyContext, req: Request) -> dict[str, str]:
+    metadata = entity_metadata(req, "container", stored=CONTAINER_STORED)
+    checks.metadata(ctx, req, "container")
+    for name in ("X-Container-Read", "X-Container-Write"):
+        if metadata.get(name):
+            try:
+                metadata[name] = acl.clean_acl(name, metadata[name])
+            except ValueError as exc:
+                raise HTTPBadRequest(str(exc)) from exc
+    return metadata
+
+
+def _policy(ctx: ProxyContext, req: Request) -> Policy | None:
+    name = req.headers.get("x-storage-policy")
+    if name is None:
+        return None
+    policy = ctx.policies.by_name(name)
+    if policy is None:
+        raise HTTPBadRequest(f'Invalid X-Storage-Policy "{name}"')
+    return policy
+
+
+async def put(ctx: ProxyContext, req: Request) -> Response:
+    account, container = req.account or "", req.container or ""
+    checks.container_name(ctx, container)
+    metadata = _metadata(ctx, req)
+    policy = _policy(ctx, req)
+    existing = await container_info(ctx, account, container)
+    await authorize(ctx, req, existing)
+    if existing is not None and policy is not None and \
+            existing.storage_policy_index != policy.index:
+        raise HTTPConflict("Container already exists with a different storage policy")
+    await ensure_account(ctx, account)
+    index = policy.index if policy else (existing.storage_policy_index if existing
+                                         else ctx.policies.default.index)
+    ring = ctx.container_ring
+    part = ring.get_part(account, container)
+    timestamp = Timestamp.now()
+    outcomes = await write_all(ctx, ring, part, lambda node, dev: node.put_container(
+        dev, part, account, container, timestamp=timestamp, policy_index=index,
+        metadata=metadata))
+    forget_container(ctx, account, container)
+    status = best_status([201 if o.ok and o.value else 202 if o.ok else o.status
+                          for o in outcomes], ring.replica_count)
+    if status // 100 != 2:
+        raise error_for_status(status)
+    await report_to_account(ctx, account, container)
+    return Response(status, {"Content-Type": "text/html; charset=UTF-8"})
+
+
+async def post(ctx: ProxyContext, req: Request) -> Response:
+    account, container = req.account or "", req.container or ""
+    metadata = _metadata(ctx, req)
+    info = await container_info(ctx, account, container)
+    await authorize(ctx, req, info)
+    if info is None:
+        raise HTTPNotFound()
+    ring = ctx.container_ring
+    part = ring.get_part(account, container)
+    timestamp = Timestamp.now()
+    outcomes = await write_all(ctx, ring, part, lambda node, dev: node.post_container(
+        dev, part, account, container, timestamp=timestamp, metadata=metadata), success=204)
+    forget_container(ctx, account, container)
+    status = summarize(outcomes, ring.replica_count)
+    if status // 100 != 2:
+        raise error_for_status(status)
+    return Response(204, {"Content-Type": "text/html; charset=UTF-8"})
+
+
+async def delete(ctx: ProxyContext, req: Request) -> Response:
+    account, container = req.account or "", req.container or ""
+    info = await container_info(ctx, account, container)
+    await authorize(ctx, req, info)
+    if info is None:
+        raise HTTPNotFound()
+    ring = ctx.container_ring
+    part = ring.get_part(account, container)
+    timestamp = Timestamp.now()
+    outcomes = await write_all(ctx, ring, part, lambda node, dev: node.delete_container(
+        dev, part, account, container, timestamp=timestamp), success=204)
+    forget_container(ctx, account, container)
+    status = summarize(outcomes, ring.replica_count)
+    if status == 409:
+        raise HTTPConflict("There was a conflict when trying to complete your request.")
+    if status // 100 != 2:
+        raise error_for_status(status)
+    await report_to_account(ctx, account, container, deleted=info, deleted_at=timestamp)
+    return Response(204, {"Content-Type": "text/html; charset=UTF-8"})
+
+
+async def report_to_account(ctx: ProxyContext, account: str, container: str, *,
+                            deleted: ContainerInfo | None = None,
+                            deleted_at: Timestamp | None = None) -> None:
+    """Tell the account's replicas the container's current state (Swift's container
+    server does this after PUT/DELETE; object changes are batched by the reporter).
+    ``deleted``/``deleted_at``: the container as it was, and when it was deleted."""
+    if deleted is not None and deleted_at is not None:
+        put_ts, delete_ts, count, used = deleted.put_timestamp, deleted_at, 0, 0
+        index = deleted.storage_policy_index
+    else:
+        info = await container_info(ctx, account, container, fresh=True)
+        if info is None:
+            return
+        put_ts, delete_ts = info.put_timestamp, info.delete_timestamp
+        count, used, index = info.object_count, info.bytes_used, info.storage_policy_index
+    ring = ctx.account_ring
+    part = ring.get_part(account)
+    await write_all(ctx, ring, part, lambda node, dev: node.update_account_listing(
+        dev, part, account, container, put_timestamp=put_ts, delete_timestamp=delete_ts,
+        object_count=count, bytes_used=used, policy_index=index))
+    forget_account(ctx, account)

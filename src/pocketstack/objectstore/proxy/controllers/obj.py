@@ -1,0 +1,309 @@
+"""/v1/{account}/{container}/{object}: GET, HEAD, POST, DELETE (PUT and COPY: ``obj_put``).
+
+Reads go to the first replica that has the object (all of them with ``X-Newest``); writes
+go to every replica and succeed on a quorum; each change of an object is then reported to
+its container's replicas (a failed report is kept as an async pending for the updater).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass
+
+from pocketstack.objectstore.exceptions import (
+    HTTPNotFound,
+    HTTPRequestedRangeNotSatisfiable,
+    error_for_status,
+)
+from pocketstack.objectstore.proxy import checks, expiring
+from pocketstack.objectstore.proxy import ranges as byte_ranges
+from pocketstack.objectstore.proxy.context import Policy, ProxyContext
+from pocketstack.objectstore.proxy.quorum import best_status
+from pocketstack.objectstore.proxy.controllers import container as containers
+from pocketstack.objectstore.proxy.controllers.base import (
+    Outcome,
+    call,
+    container_info,
+    read_all,
+    read_first,
+    summarize,
+    write_all,
+)
+from pocketstack.objectstore.proxy.metadata import OBJECT_STORED, entity_metadata
+from pocketstack.objectstore.proxy.nodes import Target
+from pocketstack.objectstore.proxy.request import Request, Response
+from pocketstack.objectstore.storage.exceptions import RangeNotSatisfiable
+from pocketstack.objectstore.storage.node import StorageNode
+from pocketstack.objectstore.storage.types import (
+    ByteRange,
+    ContainerInfo,
+    ContainerUpdate,
+    ObjectBody,
+    ObjectInfo,
+)
+from pocketstack.objectstore.timestamp import Timestamp
+
+
+@dataclass(frozen=True)
+class Located:
+    """An object request's place: its container, storage policy and partition."""
+
+    account: str
+    container: str
+    obj: str
+    info: ContainerInfo
+    policy: Policy
+    part: int
+
+
+async def locate(ctx: ProxyContext, req: Request) -> Located:
+    """Authorize against the container's ACLs and find where the object lives (404 when
+    the container does not exist)."""
+    account, container, obj = req.account or "", req.container or "", req.obj or ""
+    info = await container_info(ctx, account, container)
+    await containers.authorize(ctx, req, info)
+    if info is None:
+        raise HTTPNotFound()
+    policy = ctx.policies.get(info.storage_policy_index)
+    return Located(account, container, obj, info, policy,
+                   policy.ring.get_part(account, container, obj))
+
+
+# -- GET / HEAD --------------------------------------------------------------------------------
+async def get_or_head(ctx: ProxyContext, req: Request) -> Response:
+    here = await locate(ctx, req)
+    newest = checks.true(req.headers.get("x-newest"))
+    if req.method == "HEAD":
+        info = await _newest_or_first(ctx, here, newest=newest)
+        return _head_response(req, info)
+    floor = (await _newest_or_first(ctx, here, newest=True)).last_modified if newest else None
+    return await _get(ctx, req, here, floor)
+
+
+async def _newest_or_first(ctx: ProxyContext, here: Located, *, newest: bool) -> ObjectInfo:
+    ring = here.policy.ring
+
+    def op(node: StorageNode, dev: str) -> Awaitable[ObjectInfo]:
+        return node.head_object(dev, here.part, here.account, here.container, here.obj,
+                                policy=here.policy.index)
+
+    if newest:
+        outcomes = await read_all(ctx, ring, here.part, op)
+        found = [o.value for o in outcomes if o.ok]
+        if not found:
+            raise error_for_status(_read_failure(outcomes))
+        return max(found, key=lambda info: info.last_modified)
+    outcome = await read_first(ctx, ring, here.part, op)
+    if not outcome.ok:
+        raise error_for_status(outcome.status)
+    return outcome.value  # type: ignore[no-any-return]
+
+
+def _read_failure(outcomes: list[Outcome]) -> int:
+    statuses = [o.status for o in outcomes]
+    return 404 if 404 in statuses or not statuses else statuses[0]
+
+
+async def _open(ctx: ProxyContext, here: Located, wanted: list[ByteRange] | None,
+                floor: Timestamp | None) -> tuple[ObjectInfo, ObjectBody]:
+    """The object's info and body from the first replica that has it (at least as new as
+    ``floor`` when X-Newest asked for all of them)."""
+    last = 404
+    for target in ctx.nodes.node_iter(here.policy.ring, here.part):
+        outcome = await call(ctx, target, lambda node, dev: node.get_object(
+            dev, here.part, here.account, here.container, here.obj,
+            policy=here.policy.index, ranges=wanted))
+        if isinstance(outcome.error, RangeNotSatisfiable):
+            raise _unsatisfiable(outcome.error.content_length)
+        if not outcome.ok:
+            last = outcome.status if outcome.status not in (500, 503) or last != 404 else last
+            continue
+        info, body = outcome.value
+        if floor is not None and info.last_modified < floor:
+            await body.aclose()
+            continue
+        return info, body
+    raise error_for_status(last)
+
+
+async def _get(ctx: ProxyContext, req: Request, here: Located, floor: Timestamp | None
+               ) -> Response:
+    header = req.headers.get("range")
+    info, body = await _open(ctx, here, _storage_ranges(header), floor)
+    status = byte_ranges.evaluate_conditions(req.method, req.headers, info.etag,
+                                             float(info.last_modified))
+    if status is not None:
+        await body.aclose()
+        return Response(status, _conditional_headers(object_headers(info)))
+    try:
+        ranges = byte_ranges.parse_range(header, info.content_length)
+    except byte_ranges.RangeNotSatisfiable as exc:
+        await body.aclose()
+        raise _unsatisfiable(exc.length) from exc
+    if (ranges or None) != (body.ranges or None):
+        await body.aclose()  # Swift's rules (egregious, empty body) differ: read again
+        info, body = await _open(ctx, here, list(ranges) if ranges else None, floor)
+    return _object_response(info, body)
+
+
+def _storage_ranges(header: str | None) -> list[ByteRange] | None:
+    """The Range header as the storage layer takes ranges (suffix = negative start)."""
+    specs = byte_ranges.parse_range_header(header)
+    if not specs:
+        return None
+    out: list[ByteRange] = []
+    for first, last in specs:
+        if first is None:
+            out.append((-(last or 0), None))
+        else:
+            out.append((first, None if last is None else last + 1))
+    return out
+
+
+def _unsatisfiable(length: int) -> HTTPRequestedRangeNotSatisfiable:
+    return HTTPRequestedRangeNotSatisfiable(headers={"Content-Range": f"bytes */{length}"})
+
+
+def _object_response(info: ObjectInfo, body: ObjectBody) -> Response:
+    headers = object_headers(info)
+    ranges = body.ranges
+    if not ranges:
+        return Response(200, headers, body, content_length=info.content_length,
+                        on_close=body.aclose)
+    if len(ranges) == 1:
+        start, stop = ranges[0]
+        headers["Content-Range"] = byte_ranges.content_range(start, stop, info.content_length)
+        return Response(206, headers, body, content_length=stop - start, on_close=body.aclose)
+    plan = byte_ranges.multipart_byteranges(ranges, info.content_length, info.content_type,
+                                            byte_ranges.new_boundary())
+    headers["Content-Type"] = plan.content_type
+    splitter = _RangeSplitter(body)
+    return Response(206, headers, byte_ranges.stream_multipart(plan, splitter.read),
+                    content_length=plan.content_length, on_close=body.aclose)
+
+
+class _RangeSplitter:
+    """Cuts the storage body (the ranges' bytes back to back) into one stream per range."""
+
+    def __init__(self, body: ObjectBody) -> None:
+        self.body = body
+        self.carry = b""
+
+    async def read(self, start: int, stop: int) -> AsyncIterator[bytes]:
+        need = stop - start
+        while need > 0:
+            if not self.carry:
+                self.carry = await self.body.__anext__()
+            piece, self.carry = self.carry[:need], self.carry[need:]
+            need -= len(piece)
+            yield piece
+
+
+def _conditional_headers(headers: dict[str, str]) -> dict[str, str]:
+    kept = ("ETag", "Last-Modified", "X-Timestamp", "Content-Type")
+    return {k: v for k, v in headers.items()
+            if k in kept or k.lower().startswith("x-object-meta-")}
+
+
+def _head_response(req: Request, info: ObjectInfo) -> Response:
+    headers = object_headers(info)
+    status = byte_ranges.evaluate_conditions(req.method, req.headers, info.etag,
+                                             float(info.last_modified))
+    if status is not None:
+        return Response(status, _conditional_headers(headers))
+    return Response(200, headers, None, content_length=info.content_length)
+
+
+def object_headers(info: ObjectInfo) -> dict[str, str]:
+    headers = {"Content-Type": info.content_type, "ETag": info.etag,
+               "Last-Modified": info.last_modified.http_date,
+               "X-Timestamp": info.last_modified.normal, "Accept-Ranges": "bytes"}
+    for name, value in info.metadata.items():
+        lower = name.lower()
+        if (lower.startswith("x-object-meta-") or lower in OBJECT_STORED) and value != "":
+            headers[name] = value
+    return headers
+
+
+# -- POST / DELETE -----------------------------------------------------------------------------
+async def post(ctx: ProxyContext, req: Request) -> Response:
+    here = await locate(ctx, req)
+    metadata = entity_metadata(req, "object", stored=OBJECT_STORED)
+    checks.object_metadata(ctx, req, metadata)
+    metadata.pop("X-Delete-At", None)
+    delete_at = checks.delete_at(req)
+    if delete_at is not None:
+        metadata["X-Delete-At"] = str(delete_at)
+    if "content-type" in req.headers:
+        metadata["Content-Type"] = req.headers["content-type"]
+    timestamp = Timestamp.now()
+    ring = here.policy.ring
+    outcomes = await write_all(ctx, ring, here.part, lambda node, dev: node.post_object(
+        dev, here.part, here.account, here.container, here.obj, policy=here.policy.index,
+        timestamp=timestamp, metadata=metadata), success=202)
+    status = summarize(outcomes, ring.replica_count)
+    if status != 202:
+        raise error_for_status(status)
+    if "Content-Type" in metadata:
+        info = next(o.value for o in outcomes if o.ok)
+        await update_containers(ctx, here, info.timestamp, outcomes, info=info)
+    if delete_at is not None:
+        await expiring.enqueue(ctx, here.account, here.container, here.obj, delete_at)
+    return Response(202, {"Content-Type": "text/html; charset=UTF-8"})
+
+
+async def delete(ctx: ProxyContext, req: Request) -> Response:
+    here = await locate(ctx, req)
+    timestamp = Timestamp.now()
+    ring = here.policy.ring
+    outcomes = await write_all(ctx, ring, here.part, lambda node, dev: node.delete_object(
+        dev, here.part, here.account, here.container, here.obj, policy=here.policy.index,
+        timestamp=timestamp), success=204)
+    statuses = [(204 if o.value else 404) if o.ok else o.status for o in outcomes]
+    status = best_status(statuses, ring.replica_count)
+    written = [o for o in outcomes if o.ok]
+    if written:
+        await update_containers(ctx, here, timestamp, written, deleted=True)
+    if status // 100 != 2 and status != 404:
+        raise error_for_status(status)
+    if status == 404:
+        raise HTTPNotFound()
+    return Response(204, {"Content-Type": "text/html; charset=UTF-8"})
+
+
+# -- container updates -------------------------------------------------------------------------
+async def update_containers(ctx: ProxyContext, here: Located, timestamp: Timestamp,
+                            written: list[Outcome], *, info: ObjectInfo | None = None,
+                            deleted: bool = False) -> None:
+    """Report an object change to each container replica, replica i by object replica i;
+    a report that fails becomes an async pending on that object replica's device."""
+    update = ContainerUpdate(
+        account=here.account, container=here.container, obj=here.obj, timestamp=timestamp,
+        size=0 if deleted or info is None else info.content_length,
+        content_type="" if deleted or info is None else info.content_type,
+        etag="" if deleted or info is None else info.etag, deleted=deleted,
+        policy_index=here.policy.index)
+    ring = ctx.container_ring
+    part = ring.get_part(here.account, here.container)
+    container_targets = list(ctx.nodes.node_iter(ring, part, limit=ring.replica_count))
+    sources = [o.target for o in written if o.target is not None]
+    jobs = [_update_one(ctx, part, update, container_targets[i % len(container_targets)]
+                        if container_targets else None, source)
+            for i, source in enumerate(sources)]
+    await asyncio.gather(*jobs)
+    ctx.dirty_containers.add((here.account, here.container))
+
+
+async def _update_one(ctx: ProxyContext, part: int, update: ContainerUpdate,
+                      target: Target | None, source: Target) -> None:
+    if target is not None:
+        outcome = await call(ctx, target, lambda node, dev: node.update_container_listing(
+            dev, part, update.account, update.container, update.obj,
+            timestamp=update.timestamp, size=update.size, content_type=update.content_type,
+            etag=update.etag, deleted=update.deleted, policy_index=update.policy_index))
+        if outcome.ok:
+            return
+    if source.node is not None:
+        await call(ctx, source, lambda node, dev: node.write_async_pending(
+            dev, update.policy_index, update))

@@ -1,0 +1,241 @@
+"""Object PUT and server-side copy (``COPY`` with ``Destination``, ``PUT`` with
+``X-Copy-From``).
+
+A PUT streams the client's body to one writer per replica through a ``Tee`` and succeeds on
+a quorum of complete, verified writes; a replica whose device is unavailable is replaced by
+a handoff before the body has gone past what can be replayed. A copy reads the source as a
+stream and writes it like any PUT: neither ever holds a whole object in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from urllib.parse import quote, unquote
+
+from pocketstack.objectstore.exceptions import (
+    HTTPBadRequest,
+    HTTPNotFound,
+    HTTPPreconditionFailed,
+    HTTPUnprocessableEntity,
+    error_for_status,
+)
+from pocketstack.objectstore.proxy import checks, expiring
+from pocketstack.objectstore.proxy.context import ProxyContext
+from pocketstack.objectstore.proxy.controllers.base import HANDOFF_STATUSES, Outcome, call
+from pocketstack.objectstore.proxy.controllers.obj import (
+    Located,
+    locate,
+    object_headers,
+    update_containers,
+)
+from pocketstack.objectstore.proxy.metadata import OBJECT_STORED, entity_metadata
+from pocketstack.objectstore.proxy.nodes import Target
+from pocketstack.objectstore.proxy.quorum import quorum_size
+from pocketstack.objectstore.proxy.request import Request, Response
+from pocketstack.objectstore.proxy.tee import Tee
+from pocketstack.objectstore.storage.types import ObjectInfo
+from pocketstack.objectstore.timestamp import Timestamp
+
+COPY_HEADERS_SKIPPED = frozenset({"x-timestamp", "etag", "content-length", "last-modified",
+                                  "x-delete-at"})
+
+
+async def put(ctx: ProxyContext, req: Request) -> Response:
+    if "x-copy-from" in req.headers:
+        source = _split_source(req.headers["x-copy-from"])
+        account = req.headers.get("x-copy-from-account", req.account or "")
+        return await _copy(ctx, req, (account, *source), req)
+    checks.object_name(ctx, req.obj or "")
+    length = checks.object_creation(ctx, req)
+    metadata = _put_metadata(ctx, req)
+    here = await locate(ctx, req)
+    if req.headers.get("if-none-match") == "*" and await _exists(ctx, here):
+        await _discard_body(req)
+        raise HTTPPreconditionFailed()
+    info, _ = await write_object(ctx, here, metadata, req.body(), length)
+    return _created(info)
+
+
+def _put_metadata(ctx: ProxyContext, req: Request) -> dict[str, str]:
+    metadata = {k: v for k, v in entity_metadata(req, "object", stored=OBJECT_STORED).items()
+                if v != ""}
+    checks.object_metadata(ctx, req, metadata)
+    metadata["Content-Type"] = checks.content_type(req)
+    delete_at = checks.delete_at(req)
+    if delete_at is not None:
+        metadata["X-Delete-At"] = str(delete_at)
+    if "etag" in req.headers:
+        metadata["ETag"] = req.headers["etag"].strip().strip('"').lower()
+    return metadata
+
+
+def _created(info: ObjectInfo) -> Response:
+    return Response(201, {"ETag": info.etag, "Last-Modified": info.last_modified.http_date,
+                          "Content-Type": "text/html; charset=UTF-8"})
+
+
+async def _exists(ctx: ProxyContext, here: Located) -> bool:
+    for target in ctx.nodes.node_iter(here.policy.ring, here.part):
+        outcome = await call(ctx, target, lambda node, dev: node.head_object(
+            dev, here.part, here.account, here.container, here.obj, policy=here.policy.index))
+        if outcome.ok:
+            return True
+        if outcome.status == 404:
+            continue
+    return False
+
+
+async def _discard_body(req: Request) -> None:
+    async for _ in req.body():
+        pass
+
+
+# -- the streaming fan-out ---------------------------------------------------------------------
+async def write_object(ctx: ProxyContext, here: Located, metadata: dict[str, str],
+                       body: AsyncIterator[bytes], length: int | None
+                       ) -> tuple[ObjectInfo, list[Outcome]]:
+    """Write one object to every replica; the stored info and each replica's outcome."""
+    ring = here.policy.ring
+    n = ring.replica_count
+    timestamp = Timestamp.now()
+    tee = Tee(body, replay_limit=ctx.settings.chunk_size)
+    targets = ctx.nodes.node_iter(ring, here.part)
+    slots = [_write_slot(ctx, here, tee, targets, timestamp, metadata, length)
+             for _ in range(n)]
+    outcomes = list(await asyncio.gather(*slots))
+    await tee.drain()
+    good = [o for o in outcomes if o.ok]
+    if len(good) < quorum_size(n):
+        raise _write_failure(outcomes)
+    info: ObjectInfo = good[0].value
+    await update_containers(ctx, here, timestamp, good, info=info)
+    if info.delete_at is not None:
+        await expiring.enqueue(ctx, here.account, here.container, here.obj, info.delete_at)
+    return info, outcomes
+
+
+async def _write_slot(ctx: ProxyContext, here: Located, tee: Tee, targets: Iterator[Target],
+                      timestamp: Timestamp, metadata: dict[str, str], length: int | None
+                      ) -> Outcome:
+    last = Outcome(None, 503)
+    for target in targets:
+        if not tee.can_replay:
+            break
+        branch = tee.branch()
+        try:
+            last = await call(ctx, target, lambda node, dev, body=branch: node.put_object(
+                dev, here.part, here.account, here.container, here.obj,
+                policy=here.policy.index, timestamp=timestamp, metadata=metadata,
+                body=body, content_length=length), success=201,
+                timeout=ctx.settings.node_timeout * 100)
+        finally:
+            await branch.aclose()
+        if last.status not in HANDOFF_STATUSES:
+            return last
+    return last
+
+
+def _write_failure(outcomes: list[Outcome]) -> Exception:
+    statuses = [o.status for o in outcomes]
+    for status, error in ((422, HTTPUnprocessableEntity), (499, None), (400, HTTPBadRequest)):
+        if status in statuses:
+            cause = next(o.error for o in outcomes if o.status == status)
+            if error is None:
+                raise cause if cause is not None else error_for_status(499)
+            return error(str(cause) if status == 400 else None)
+    if 409 in statuses:
+        return error_for_status(202)
+    return error_for_status(503)
+
+
+# -- copy ---------------------------------------------------------------------------------------
+def _split_source(value: str) -> tuple[str, str]:
+    path = unquote(value).lstrip("/")
+    container, _, obj = path.partition("/")
+    if not container or not obj:
+        raise HTTPPreconditionFailed("X-Copy-From header must be of the form "
+                                     "<container name>/<object name>")
+    return container, obj
+
+
+async def copy(ctx: ProxyContext, req: Request) -> Response:
+    destination = req.headers.get("destination")
+    if not destination:
+        raise HTTPPreconditionFailed("You must provide a Destination header")
+    dest_container, dest_obj = _split_source(destination)
+    dest_account = req.headers.get("destination-account", req.account or "")
+    put_req = _retarget(req, dest_account, dest_container, dest_obj)
+    return await _copy(ctx, put_req, (req.account or "", req.container or "", req.obj or ""),
+                       req)
+
+
+def _retarget(req: Request, account: str, container: str, obj: str) -> Request:
+    from dataclasses import replace
+
+    return replace(req, method="PUT", account=account, container=container, obj=obj,
+                   path=f"/{req.version}/{account}/{container}/{obj}", state={})
+
+
+async def _copy(ctx: ProxyContext, dest_req: Request, source: tuple[str, str, str],
+                orig: Request) -> Response:
+    from dataclasses import replace
+
+    src_account, src_container, src_obj = source
+    src_req = replace(orig, method="GET", account=src_account, container=src_container,
+                      obj=src_obj, state={})
+    src_here = await locate(ctx, src_req)
+    info, body = await _open_source(ctx, src_here)
+    try:
+        checks.object_name(ctx, dest_req.obj or "")
+        metadata = _copy_metadata(ctx, dest_req, info)
+        dest_here = await locate(ctx, dest_req)
+        new_info, _ = await write_object(ctx, dest_here, metadata, _iterate(body),
+                                         info.content_length)
+    finally:
+        await body.aclose()
+    response = _created(new_info)
+    response.headers.update({
+        "X-Copied-From": quote(f"{src_container}/{src_obj}"),
+        "X-Copied-From-Account": quote(src_account),
+        "X-Copied-From-Last-Modified": str(info.last_modified.ceil())})
+    return response
+
+
+async def _open_source(ctx: ProxyContext, here: Located) -> tuple[ObjectInfo, Any]:
+    for target in ctx.nodes.node_iter(here.policy.ring, here.part):
+        outcome = await call(ctx, target, lambda node, dev: node.get_object(
+            dev, here.part, here.account, here.container, here.obj, policy=here.policy.index))
+        if outcome.ok:
+            return outcome.value  # type: ignore[no-any-return]
+    raise HTTPNotFound()
+
+
+async def _iterate(body: Any) -> AsyncIterator[bytes]:
+    async for chunk in body:
+        yield chunk
+
+
+def _copy_metadata(ctx: ProxyContext, req: Request, source: ObjectInfo) -> dict[str, str]:
+    fresh = checks.true(req.headers.get("x-fresh-metadata"))
+    metadata: dict[str, str] = {}
+    if not fresh:
+        metadata.update({k: v for k, v in object_headers(source).items()
+                         if k.lower().startswith("x-object-meta-")
+                         or k.lower() in OBJECT_STORED})
+    metadata["Content-Type"] = source.content_type
+    metadata.pop("X-Delete-At", None)
+    update = {k: v for k, v in entity_metadata(req, "object", stored=OBJECT_STORED).items()}
+    for key, value in update.items():
+        if value == "":
+            metadata.pop(key, None)
+        else:
+            metadata[key] = value
+    if "content-type" in req.headers:
+        metadata["Content-Type"] = checks.content_type(req)
+    delete_at = checks.delete_at(req)
+    if delete_at is not None:
+        metadata["X-Delete-At"] = str(delete_at)
+    checks.object_metadata(ctx, req, metadata)
+    return metadata

@@ -1,0 +1,31 @@
+"""``GET /info``: what this cluster implements, and only that (clients and Swift's own
+functional tests decide what to try from it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pocketstack.objectstore.proxy.context import ProxyContext
+
+SWIFT_VERSION = "2.35.0"
+
+
+def swift_info(ctx: ProxyContext) -> dict[str, Any]:
+    swift: dict[str, Any] = {
+        "version": SWIFT_VERSION,
+        "strict_cors_mode": ctx.settings.strict_cors_mode,
+        "policies": [_policy(p.name, p.default) for p in ctx.policies],
+        "allow_account_management": False,
+        "account_autocreate": True,
+        **ctx.limits.as_info(),
+    }
+    return {"swift": swift,
+            "keystoneauth": {"reseller_prefix": ctx.settings.reseller_prefix},
+            "tempauth": {"account_acls": True}}
+
+
+def _policy(name: str, default: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": name, "aliases": name}
+    if default:
+        entry["default"] = True
+    return entry

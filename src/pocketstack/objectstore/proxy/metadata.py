@@ -1,0 +1,57 @@
+"""Headers in, metadata out: which request headers an entity stores, and how they come back.
+
+Swift stores user metadata (``X-<Type>-Meta-*``), a few system headers per entity type, and
+removes a key when a client sends ``X-Remove-<Type>-Meta-*`` or an empty value. Keys are
+stored Title-Cased (``X-Container-Meta-Color``) so the same name always lands on one key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from pocketstack.objectstore.proxy.request import Request
+
+# Container headers stored as metadata besides X-Container-Meta-* (ACLs and features).
+CONTAINER_STORED = ("x-container-read", "x-container-write")
+OBJECT_STORED = ("content-encoding", "content-disposition", "content-language",
+                 "x-delete-at", "x-object-manifest", "x-static-large-object",
+                 "cache-control", "expires")
+
+
+def title(name: str) -> str:
+    return "-".join(part.capitalize() for part in name.split("-"))
+
+
+def entity_metadata(req: Request, kind: str, *, stored: Iterable[str] = ()) -> dict[str, str]:
+    """The metadata a PUT/POST of ``kind`` (account, container, object) sets or removes;
+    removals map to an empty value (the storage layer drops the key)."""
+    meta_prefix = f"x-{kind}-meta-"
+    sysmeta_prefix = f"x-{kind}-sysmeta-"
+    remove_prefix = f"x-remove-{kind}-meta-"
+    wanted = set(stored)
+    out: dict[str, str] = {}
+    for name, value in req.headers.items():
+        lower = name.lower()
+        if lower.startswith(remove_prefix):
+            out[title(meta_prefix + lower[len(remove_prefix):])] = ""
+        elif lower.startswith(meta_prefix) or lower in wanted:
+            out[title(lower)] = value.strip()
+        elif lower.startswith(sysmeta_prefix):
+            continue  # system metadata is set by the proxy only, never by clients
+    for name in wanted:
+        removal = f"x-remove-{name.removeprefix('x-')}"
+        if removal in req.headers:
+            out[title(name)] = ""
+    return out
+
+
+def user_metadata(metadata: Mapping[str, str], kind: str) -> dict[str, str]:
+    """The stored ``X-<Kind>-Meta-*`` entries (what a HEAD returns)."""
+    prefix = f"x-{kind}-meta-"
+    return {k: v for k, v in metadata.items() if k.lower().startswith(prefix) and v != ""}
+
+
+def meta_items(metadata: Mapping[str, str], kind: str) -> dict[str, str]:
+    """User metadata only, for the limits check (names without the prefix)."""
+    prefix = f"x-{kind}-meta-"
+    return {k[len(prefix):]: v for k, v in metadata.items() if k.lower().startswith(prefix)}
