@@ -120,5 +120,13 @@ def rotate_keys(data_dir: Path | None, config: Path | None) -> None:
     click.echo(f"rotated: primary key is now {primary}; keys {repo.key_numbers()}")
 
 
+def _attach_ring_commands() -> None:
+    from pocketstack.objectstore.ring.cli import ring_group
+
+    main.add_command(ring_group, "ring")
+
+
+_attach_ring_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     main()
