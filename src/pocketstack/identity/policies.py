@@ -10,8 +10,9 @@ Personas (credentials as built by the API's request context):
 - *domain admin / reader*: ``admin`` / ``reader`` with a domain-scoped token, over that
   domain's projects, users and groups.
 - *project admin / member / reader*: roles on one project, seeing that project only.
-- *owner*: a user reads itself, changes its own password, manages its own credentials and
-  application credentials.
+- *owner*: a user reads itself, manages its own credentials and application credentials.
+  Changing one's own password (``POST /v3/users/{id}/password``) has no rule, as in
+  Keystone: the original password is the proof, so it works even without a token.
 
 An operator may override any rule from a YAML file (``[identity] policy_file``).
 """
@@ -36,6 +37,19 @@ BASE_RULES = {
     "service_role": "role:service",
     "token_subject": "user_id:%(target.token.user_id)s",
 }
+
+
+def _grant(role: str) -> str:
+    """A domain admin/reader's grant rule (Keystone's): actor and target both in its domain."""
+    actors = ("domain_id:%(target.user.domain_id)s", "domain_id:%(target.group.domain_id)s")
+    targets = ("domain_id:%(target.project.domain_id)s", "domain_id:%(target.domain.id)s")
+    return " or ".join(f"(role:{role} and {a} and {t})" for a in actors for t in targets)
+
+
+def _member(role: str) -> str:
+    """A domain admin/reader's group membership rule: group and user both in its domain."""
+    return (f"(role:{role} and domain_id:%(target.group.domain_id)s and "
+            "domain_id:%(target.user.domain_id)s)")
 
 
 def _owned(entity: str, read: bool) -> str:
@@ -88,7 +102,6 @@ RULES: dict[str, str] = {
     "identity:create_user": _owned("user", False),
     "identity:update_user": _owned("user", False),
     "identity:delete_user": _owned("user", False),
-    "identity:change_password": "user_id:%(target.user.id)s",
     "identity:list_groups_for_user": _either(_owned("user", True),
                                              "user_id:%(target.user.id)s"),
     # groups
@@ -98,9 +111,9 @@ RULES: dict[str, str] = {
     "identity:update_group": _owned("group", False),
     "identity:delete_group": _owned("group", False),
     "identity:list_users_in_group": _owned("group", True),
-    "identity:check_user_in_group": _owned("group", True),
-    "identity:add_user_to_group": _owned("group", False),
-    "identity:remove_user_from_group": _owned("group", False),
+    "identity:check_user_in_group": _either(CLOUD_READER, _member("reader")),
+    "identity:add_user_to_group": _either(CLOUD_ADMIN, _member("admin")),
+    "identity:remove_user_from_group": _either(CLOUD_ADMIN, _member("admin")),
     # roles and implied roles
     "identity:get_role": _either(CLOUD_READER, _domain("reader", "target.role.domain_id")),
     "identity:list_roles": _either(CLOUD_READER, _domain("reader", "target.domain_id")),
@@ -113,14 +126,10 @@ RULES: dict[str, str] = {
     "identity:create_implied_role": CLOUD_ADMIN,
     "identity:delete_implied_role": CLOUD_ADMIN,
     # grants and role assignments
-    "identity:check_grant": _either(CLOUD_READER, _domain("reader", "target.domain.id"),
-                                    _domain("reader", "target.project.domain_id")),
-    "identity:list_grants": _either(CLOUD_READER, _domain("reader", "target.domain.id"),
-                                    _domain("reader", "target.project.domain_id")),
-    "identity:create_grant": _either(CLOUD_ADMIN, _domain("admin", "target.domain.id"),
-                                     _domain("admin", "target.project.domain_id")),
-    "identity:revoke_grant": _either(CLOUD_ADMIN, _domain("admin", "target.domain.id"),
-                                     _domain("admin", "target.project.domain_id")),
+    "identity:check_grant": _either(CLOUD_READER, _grant("reader")),
+    "identity:list_grants": _either(CLOUD_READER, _grant("reader")),
+    "identity:create_grant": _either(CLOUD_ADMIN, _grant("admin")),
+    "identity:revoke_grant": _either(CLOUD_ADMIN, _grant("admin")),
     "identity:check_system_grant": CLOUD_READER,
     "identity:list_system_grants": CLOUD_READER,
     "identity:create_system_grant": CLOUD_ADMIN,

@@ -36,7 +36,7 @@ def create_app_cred(ctx: Ctx, user_id: str, body: Body) -> JSONResponse:
     if token.project_id is None:
         raise ValidationError("Application credentials need a project-scoped token.")
     for rule in data.get("access_rules") or []:
-        if "id" not in rule and not {"path", "method", "service"} <= rule.keys():
+        if not rule.get("id") and not all(rule.get(k) for k in ("path", "method", "service")):
             raise ValidationError("An access rule needs an id, or path, method and service.")
     ref = ctx.identity.app_creds.create(user_id, token.project_id, data, token.role_ids)
     body_out = {**ref, "links": {"self": link(ctx, f"{_path(user_id)}/{ref['id']}")}}

@@ -28,7 +28,8 @@ router = APIRouter(prefix="/v3/auth")
 def _token_response(ctx: RequestContext, request: Request, info: TokenInfo,
                     status: int) -> JSONResponse:
     catalog = None
-    if not flag(request, "nocatalog"):
+    scoped = info.project_id or info.domain_id or info.system
+    if scoped and not flag(request, "nocatalog"):
         catalog = ctx.identity.catalog.catalog_for(
             user_id=info.user_id, project_id=info.project_id, domain_id=info.domain_id)
     return JSONResponse({"token": info.body(catalog)}, status_code=status,
@@ -39,8 +40,7 @@ def _token_response(ctx: RequestContext, request: Request, info: TokenInfo,
 async def issue_token(ctx: Ctx, request: Request, body: Body) -> JSONResponse:
     auth = envelope(body, "auth")
     ctx.identity.reload_keys_if_rotated()
-    info = await run_in_threadpool(ctx.identity.auth.authenticate, auth,
-                                   subject_token=request.headers.get("x-auth-token"))
+    info = await run_in_threadpool(ctx.identity.auth.authenticate, auth)
     return await run_in_threadpool(_token_response, ctx, request, info, 201)
 
 

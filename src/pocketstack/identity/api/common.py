@@ -78,6 +78,14 @@ class RequestContext:
                 "system_scope": "all" if token.system else None,
                 "is_admin_project": token.scope.is_admin_project}
 
+    def scoped_filters(self, wanted: dict[str, Any]) -> dict[str, Any]:
+        """List filters as Keystone applies them: a domain-scoped token lists within its
+        domain, so ``domain_id`` defaults to the token's domain."""
+        token = self.authenticated()
+        if token.domain_id is not None and wanted.get("domain_id") is None:
+            wanted["domain_id"] = token.domain_id
+        return wanted
+
     def enforce(self, action: str, target: Mapping[str, Any] | None = None) -> None:
         """403 unless the policy allows the action on the target (401 without a token)."""
         credentials = self.credentials()

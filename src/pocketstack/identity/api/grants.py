@@ -8,6 +8,7 @@ four handlers, built by :func:`_register`.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from pocketstack.identity.api.common import Ctx, RequestContext, collection, no_content
+from pocketstack.identity.exceptions import NotFound
 from pocketstack.identity.service.assignment import Actor, Target
 
 router = APIRouter()
@@ -32,12 +34,22 @@ def _target(kind: str, target_id: str) -> Target:
     return Target(system=True)
 
 
-def _policy_target(ctx: RequestContext, target: Target) -> dict[str, Any]:
-    if target.project_id:
-        return {"project": ctx.identity.resource.get_project(target.project_id)}
-    if target.domain_id:
-        return {"domain": {"id": target.domain_id}}
-    return {}
+def _policy_target(ctx: RequestContext, target: Target, actor: Actor) -> dict[str, Any]:
+    """The grant's target and actor as the policy sees them (Keystone's: a domain admin
+    needs both the target and the actor in its domain). Entities that do not exist are
+    left out, so the policy answers 403 before anyone learns whether they exist."""
+    out: dict[str, Any] = {}
+    with contextlib.suppress(NotFound):
+        if actor.user_id:
+            out["user"] = ctx.identity.users.get_user(actor.user_id)
+        else:
+            out["group"] = ctx.identity.users.get_group(actor.group_id or "")
+    with contextlib.suppress(NotFound):
+        if target.project_id:
+            out["project"] = ctx.identity.resource.get_project(target.project_id)
+        elif target.domain_id:
+            out["domain"] = {"id": target.domain_id}
+    return out
 
 
 def _actions(target_kind: str) -> dict[str, str]:
@@ -58,9 +70,9 @@ def _register(target_kind: str, actor_kind: str, inherited: bool) -> None:
 
     def parts(ctx: RequestContext, target_id: str, actor_id: str, action: str
               ) -> tuple[Actor, Target]:
-        target = _target(target_kind, target_id)
-        ctx.enforce(actions[action], _policy_target(ctx, target))
-        return _actor(actor_kind, actor_id), target
+        target, actor = _target(target_kind, target_id), _actor(actor_kind, actor_id)
+        ctx.enforce(actions[action], _policy_target(ctx, target, actor))
+        return actor, target
 
     def list_grants(ctx: Ctx, request: Request, actor_id: str, target_id: str = "system"
                     ) -> JSONResponse:

@@ -36,7 +36,7 @@ def _target(ctx: RequestContext, project_id: str) -> dict[str, Any]:
 
 @router.api_route("", methods=["GET", "HEAD"])
 def list_projects(ctx: Ctx, request: Request) -> JSONResponse:
-    wanted = filters(request, *LIST_FILTERS)
+    wanted = ctx.scoped_filters(filters(request, *LIST_FILTERS))
     ctx.enforce("identity:list_projects", {"domain_id": wanted.get("domain_id")})
     if wanted.pop("is_domain", "false").lower() in ("true", "1"):
         return collection(ctx, request, "projects", [], PATH)

@@ -27,7 +27,8 @@ KEY, PATH = "role", "roles"
 @router.api_route("/roles", methods=["GET", "HEAD"])
 def list_roles(ctx: Ctx, request: Request) -> JSONResponse:
     domain_id = request.query_params.get("domain_id")
-    ctx.enforce("identity:list_roles", {"domain_id": domain_id})
+    # A domain reader sees the global roles (to grant them) and its domain's own roles.
+    ctx.enforce("identity:list_roles", {"domain_id": domain_id or ctx.authenticated().domain_id})
     refs = ctx.identity.assignments.list_roles(name=request.query_params.get("name"),
                                                domain_id=domain_id)
     return collection(ctx, request, "roles", refs, PATH)

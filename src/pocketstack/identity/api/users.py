@@ -32,7 +32,7 @@ def _target(ctx: RequestContext, user_id: str) -> dict[str, Any]:
 
 @router.api_route("", methods=["GET", "HEAD"])
 def list_users(ctx: Ctx, request: Request) -> JSONResponse:
-    wanted = filters(request, "name", "domain_id", "enabled")
+    wanted = ctx.scoped_filters(filters(request, "name", "domain_id", "enabled"))
     ctx.enforce("identity:list_users", {"domain_id": wanted.get("domain_id")})
     return collection(ctx, request, "users", ctx.identity.users.list_users(filters=wanted), PATH)
 
@@ -70,7 +70,7 @@ def delete_user(ctx: Ctx, user_id: str) -> Response:
 
 @router.post("/{user_id}/password")
 def change_password(ctx: Ctx, user_id: str, body: Body) -> Response:
-    ctx.enforce("identity:change_password", {"user": {"id": user_id}})
+    """Unenforced, as in Keystone: the original password authorizes the change."""
     data = validate(schemas.PasswordChange, envelope(body, KEY))
     ctx.identity.users.change_password(user_id, data["original_password"], data["password"])
     return no_content()
@@ -79,7 +79,11 @@ def change_password(ctx: Ctx, user_id: str, body: Body) -> Response:
 @router.api_route("/{user_id}/groups", methods=["GET", "HEAD"])
 def list_user_groups(ctx: Ctx, request: Request, user_id: str) -> JSONResponse:
     ctx.enforce("identity:list_groups_for_user", _target(ctx, user_id))
-    return collection(ctx, request, "groups", ctx.identity.users.groups_of(user_id), "groups")
+    groups = ctx.identity.users.groups_of(user_id)
+    domain_id = ctx.authenticated().domain_id
+    if domain_id is not None:  # a domain-scoped token sees its domain's groups only
+        groups = [g for g in groups if g["domain_id"] == domain_id]
+    return collection(ctx, request, "groups", groups, "groups")
 
 
 @router.api_route("/{user_id}/projects", methods=["GET", "HEAD"])

@@ -17,7 +17,12 @@ from sqlalchemy.orm import Session
 
 from pocketstack.identity import models as m
 from pocketstack.identity.exceptions import Forbidden, NotFound, ValidationError
-from pocketstack.identity.service.common import conflict_guard, new_id
+from pocketstack.identity.service.common import (
+    check_mutable,
+    conflict_guard,
+    merged_options,
+    new_id,
+)
 
 if TYPE_CHECKING:
     from pocketstack.identity.service.hub import Identity
@@ -119,9 +124,10 @@ class AssignmentService:
         with conflict_guard("role", f"Duplicate entry found with name {fields.get('name')}"), \
                 self.hub.db.session() as s:
             role = self._role(s, role_id)
-            if role.options.get("immutable") and fields:
-                raise Forbidden(f"Role {role_id} is immutable.")
-            for key in ("name", "description", "options"):
+            check_mutable("role", role_id, role.options, fields)
+            if "options" in fields:
+                role.options = merged_options(role.options, fields.pop("options"))
+            for key in ("name", "description"):
                 if key in fields:
                     setattr(role, key, fields.pop(key))
             role.extra = {**(role.extra or {}), **fields}
@@ -133,8 +139,7 @@ class AssignmentService:
     def delete_role(self, role_id: str) -> None:
         with self.hub.db.session() as s:
             role = self._role(s, role_id)
-            if (role.options or {}).get("immutable"):
-                raise Forbidden(f"Role {role_id} is immutable.")
+            check_mutable("role", role_id, role.options)
             holders = self._holders(s, [role_id])
             s.execute(delete(m.Assignment).where(m.Assignment.role_id == role_id))
             s.execute(delete(m.ImpliedRole).where((m.ImpliedRole.prior_role_id == role_id)

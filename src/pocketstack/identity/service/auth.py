@@ -60,8 +60,7 @@ class AuthService:
         self.hub = hub
         self.failures = FailureCounter()
 
-    def authenticate(self, auth: Mapping[str, Any], *, subject_token: str | None = None
-                     ) -> TokenInfo:
+    def authenticate(self, auth: Mapping[str, Any]) -> TokenInfo:
         """Check the methods, resolve the scope and issue a token (blocking work)."""
         identity = auth.get("identity")
         if not isinstance(identity, Mapping):
@@ -75,16 +74,15 @@ class AuthService:
             raise Unauthorized("Attempted to authenticate with an unsupported method.")
         outcome = _Outcome()
         for method in dict.fromkeys(methods):
-            data = identity.get(method, {} if method == "token" else None)
+            data = identity.get(method)
             if not isinstance(data, Mapping):
                 raise ValidationError(attribute=method, target="identity")
-            getattr(self, f"_method_{method}")(data, outcome, subject_token)
+            getattr(self, f"_method_{method}")(data, outcome)
         payload = self._payload(outcome, auth.get("scope"))
         return self.hub.tokens.issue(payload)
 
     # -- methods -------------------------------------------------------------------------------
-    def _method_password(self, data: Mapping[str, Any], outcome: _Outcome, _: str | None
-                         ) -> None:
+    def _method_password(self, data: Mapping[str, Any], outcome: _Outcome) -> None:
         user = data.get("user")
         if not isinstance(user, Mapping):
             raise ValidationError(attribute="user", target="password")
@@ -101,9 +99,8 @@ class AuthService:
             self._fail(f"password: wrong password for user {user_id}")
         outcome.add_user(user_id, "password")
 
-    def _method_token(self, data: Mapping[str, Any], outcome: _Outcome,
-                      subject_token: str | None) -> None:
-        token_id = data.get("id") or subject_token
+    def _method_token(self, data: Mapping[str, Any], outcome: _Outcome) -> None:
+        token_id = data.get("id")  # required, as in Keystone's schema
         if not isinstance(token_id, str) or not token_id:
             raise ValidationError(attribute="id", target="token")
         try:
@@ -115,8 +112,8 @@ class AuthService:
         outcome.add_user(parent.user_id, "token", *parent.payload.methods)
         outcome.parent = parent.payload
 
-    def _method_application_credential(self, data: Mapping[str, Any], outcome: _Outcome,
-                                       _: str | None) -> None:
+    def _method_application_credential(self, data: Mapping[str, Any], outcome: _Outcome
+                                       ) -> None:
         secret = data.get("secret")
         if not isinstance(secret, str):
             raise ValidationError(attribute="secret", target="application_credential")
@@ -135,6 +132,8 @@ class AuthService:
             self._fail(f"application_credential: rejected {ident.get('id') or ident.get('name')}")
         outcome.add_user(row.user_id, "application_credential")
         outcome.app_cred = (row.id, row.project_id)
+        if row.expires_at is not None:  # its tokens die with it (Keystone caps the expiry)
+            outcome.not_after = row.expires_at.replace(tzinfo=UTC)
 
     # -- scope ---------------------------------------------------------------------------------
     def _payload(self, outcome: _Outcome, scope: Any) -> TokenPayload:
@@ -146,6 +145,8 @@ class AuthService:
         if outcome.parent is not None:
             expires = min(expires, outcome.parent.expires_at)
             audit_ids = rescoped_audit_ids(outcome.parent)
+        if outcome.not_after is not None:
+            expires = min(expires, outcome.not_after)
         payload = TokenPayload(
             user_id=outcome.user_id, methods=tuple(outcome.methods), expires_at=expires,
             audit_ids=audit_ids, project_id=target.project_id, domain_id=target.domain_id,
@@ -256,6 +257,7 @@ class _Outcome:
         self.methods: list[str] = []
         self.parent: TokenPayload | None = None
         self.app_cred: tuple[str, str | None] | None = None
+        self.not_after: datetime | None = None
 
     def add_user(self, user_id: str, *methods: str) -> None:
         if self.user_id is not None and self.user_id != user_id:

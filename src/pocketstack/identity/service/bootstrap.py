@@ -85,8 +85,9 @@ def _ensure_roles(hub: Identity) -> dict[str, str]:
     ids = {}
     for name in DEFAULT_ROLES:
         existing = hub.assignments.list_roles(name=name)
+        # Immutable, as keystone-manage bootstrap makes them: no accidental delete or rename.
         ids[name] = existing[0]["id"] if existing else hub.assignments.create_role(
-            {"name": name})["id"]
+            {"name": name, "options": {"immutable": True}})["id"]
     for prior, implied in IMPLIED:
         hub.assignments.create_implied(ids[prior], ids[implied])
     return ids

@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from pocketstack.identity import models as m
-from pocketstack.identity.exceptions import Conflict, NotFound, ValidationError
+from pocketstack.identity.exceptions import Conflict, Forbidden, NotFound, ValidationError
 from pocketstack.identity.service.common import conflict_guard, new_id
 
 if TYPE_CHECKING:
@@ -115,9 +115,9 @@ class CatalogService:
             self._region(s, region_id)
             doomed = self._region_subtree(s, region_id)
             used = s.scalar(select(m.Endpoint.id).where(m.Endpoint.region_id.in_(doomed)))
-            if used is not None:
-                raise ValidationError(f"Unable to delete region {region_id} because it or its "
-                                      "child regions have associated endpoints.")
+            if used is not None:  # Keystone's RegionDeletionError is a 403
+                raise Forbidden(f"Unable to delete region {region_id} because it or its "
+                                "child regions have associated endpoints.")
             for rid in reversed(doomed):
                 s.execute(delete(m.Region).where(m.Region.id == rid))
         self.changed()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from pocketstack.identity.exceptions import Conflict
+from pocketstack.identity.exceptions import Conflict, Forbidden, ValidationError
 
 
 def new_id() -> str:
@@ -47,3 +48,29 @@ def conflict_guard(kind: str, details: str) -> Iterator[None]:
         yield
     except IntegrityError as exc:
         raise Conflict(type=kind, details=details) from exc
+
+
+def merged_options(current: Mapping[str, Any] | None, update: Any) -> dict[str, Any]:
+    """Keystone's resource options update: the given options replace the current ones
+    key by key, and a ``None`` value removes an option."""
+    if not isinstance(update, Mapping):
+        raise ValidationError("Invalid input for field 'options': expected an object.")
+    merged = {**(current or {}), **update}
+    return {k: v for k, v in merged.items() if v is not None}
+
+
+def check_mutable(kind: str, ident: str, options: Mapping[str, Any] | None,
+                  fields: Mapping[str, Any] | None = None) -> None:
+    """Keystone's ``immutable`` option: an immutable domain, project or role can be neither
+    deleted (``fields`` None) nor changed, except by the update that clears the flag."""
+    if not (options or {}).get("immutable"):
+        return
+    if fields is not None:
+        new = fields.get("options")
+        unlocking = isinstance(new, Mapping) and new.get("immutable") in (False, None) \
+            and "immutable" in new
+        if unlocking and set(fields) <= {"options"}:
+            return
+    verb = "delete" if fields is None else "update"
+    raise Forbidden(f"Unable to {verb} immutable {kind} resource: `{ident}`. Set resource "
+                    "option \"immutable\" to false first.")

@@ -180,7 +180,10 @@ class ApplicationCredentialService:
             return sorted(token_role_ids)
         ids = []
         for role in wanted:
-            if "id" in role:
+            if not role.get("id") and not role.get("name"):
+                raise ValidationError("Invalid input for field 'roles': each role needs an id "
+                                      "or a name.")
+            if role.get("id"):
                 found = self.hub.assignments._role(s, role["id"]).id
             else:
                 found = s.scalar(select(m.Role.id).where(m.Role.name == role.get("name"),
@@ -198,7 +201,7 @@ class ApplicationCredentialService:
                       ) -> list[m.AccessRule]:
         out = []
         for rule in rules:
-            if "id" in rule and len(rule) == 1:
+            if rule.get("id") and not rule.get("path"):
                 row = s.scalar(select(m.AccessRule).where(m.AccessRule.id == rule["id"],
                                                           m.AccessRule.user_id == user_id))
                 if row is None:
@@ -230,11 +233,10 @@ class ApplicationCredentialService:
 
     def delete(self, user_id: str, app_cred_id: str) -> None:
         with self.hub.db.session() as s:
-            row = self._row(s, app_cred_id, user_id)
-            project_id = row.project_id
-            s.delete(row)
-        # Tokens made with it die with it (Keystone revokes by user and project).
-        self.hub.revoke(user_id=user_id, project_id=project_id)
+            s.delete(self._row(s, app_cred_id, user_id))
+        # Tokens made with it die with it: their scope no longer resolves (the user's other
+        # tokens live on, as in Keystone).
+        self.hub.changed()
 
     def authenticate(self, ident: Mapping[str, Any], secret: str) -> m.ApplicationCredential:
         """The credential named by id, or by name + user; raises NotFound or ValueError."""

@@ -16,7 +16,12 @@ from sqlalchemy.orm import Session
 
 from pocketstack.identity import models as m
 from pocketstack.identity.exceptions import Forbidden, NotFound, ValidationError
-from pocketstack.identity.service.common import conflict_guard, new_id
+from pocketstack.identity.service.common import (
+    check_mutable,
+    conflict_guard,
+    merged_options,
+    new_id,
+)
 
 if TYPE_CHECKING:
     from pocketstack.identity.service.hub import Identity
@@ -92,8 +97,11 @@ class ResourceService:
         with conflict_guard("domain", f"Duplicate entry found with name {fields.get('name')}"), \
                 self.hub.db.session() as s:
             domain = self._domain(s, domain_id)
+            check_mutable("domain", domain_id, domain.options, fields)
             disabling = domain.enabled and fields.get("enabled") is False
-            for key in ("name", "description", "enabled", "options"):
+            if "options" in fields:
+                domain.options = merged_options(domain.options, fields.pop("options"))
+            for key in ("name", "description", "enabled"):
                 if key in fields:
                     setattr(domain, key, fields.pop(key))
             domain.extra = {**(domain.extra or {}), **fields}
@@ -107,6 +115,7 @@ class ResourceService:
     def delete_domain(self, domain_id: str) -> None:
         with self.hub.db.session() as s:
             domain = self._domain(s, domain_id)
+            check_mutable("domain", domain_id, domain.options)
             if domain.enabled:
                 raise Forbidden("Cannot delete a domain that is enabled, please disable it "
                                 "first.")
@@ -224,12 +233,15 @@ class ResourceService:
         with conflict_guard("project", f"Duplicate entry found with name {fields.get('name')}"), \
                 self.hub.db.session() as s:
             project = self._project(s, project_id)
+            check_mutable("project", project_id, project.options, fields)
             disabling = project.enabled and fields.get("enabled") is False
             if fields.get("enabled") and not project.enabled:
                 self._check_parents_enabled(s, project)
             if "tags" in fields:
                 self._replace_tags(s, project_id, _valid_tags(fields.pop("tags")))
-            for key in ("name", "description", "enabled", "options"):
+            if "options" in fields:
+                project.options = merged_options(project.options, fields.pop("options"))
+            for key in ("name", "description", "enabled"):
                 if key in fields:
                     setattr(project, key, fields.pop(key))
             project.extra = {**(project.extra or {}), **fields}
@@ -249,6 +261,7 @@ class ResourceService:
     def delete_project(self, project_id: str) -> None:
         with self.hub.db.session() as s:
             project = self._project(s, project_id)
+            check_mutable("project", project_id, project.options)
             child = s.scalar(select(m.Project.id).where(m.Project.parent_id == project_id))
             if child is not None:
                 raise Forbidden(f"Cannot delete the project {project_id} since it is not a "
@@ -315,7 +328,7 @@ class ResourceService:
     def replace_tags(self, project_id: str, tags: list[str]) -> list[str]:
         tags = _valid_tags(tags)
         with self.hub.db.session() as s:
-            self._project(s, project_id)
+            self._tagged_project(s, project_id)
             self._replace_tags(s, project_id, tags)
         self.hub.changed()
         return sorted(tags)
@@ -323,7 +336,7 @@ class ResourceService:
     def add_tag(self, project_id: str, tag: str) -> None:
         _valid_tags([tag])
         with self.hub.db.session() as s:
-            self._project(s, project_id)
+            self._tagged_project(s, project_id)
             tags = set(self._tags(s, project_id))
             if tag not in tags:
                 if len(tags) >= MAX_TAGS:
@@ -338,7 +351,7 @@ class ResourceService:
 
     def delete_tag(self, project_id: str, tag: str) -> None:
         with self.hub.db.session() as s:
-            self._project(s, project_id)
+            self._tagged_project(s, project_id)
             row = s.get(m.ProjectTag, (project_id, tag))
             if row is None:
                 raise NotFound(f"Tag {tag} not found for project {project_id}.")
@@ -347,9 +360,15 @@ class ResourceService:
 
     def delete_tags(self, project_id: str) -> None:
         with self.hub.db.session() as s:
-            self._project(s, project_id)
+            self._tagged_project(s, project_id)
             self._replace_tags(s, project_id, [])
         self.hub.changed()
+
+    def _tagged_project(self, s: Session, project_id: str) -> m.Project:
+        """The project whose tags are about to change (an immutable one refuses)."""
+        project = self._project(s, project_id)
+        check_mutable("project", project_id, project.options, {"tags": None})
+        return project
 
     @staticmethod
     def _replace_tags(s: Session, project_id: str, tags: list[str]) -> None:

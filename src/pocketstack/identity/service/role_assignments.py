@@ -34,6 +34,7 @@ class AssignmentFilter:
     effective: bool = False
     include_names: bool = False
     include_subtree: bool = False
+    within_domain: str | None = None  # only assignments on this domain or its projects
 
 
 @dataclass(frozen=True)
@@ -53,14 +54,27 @@ class Found:
     stored_role: str | None = None  # the granted role when this one is implied
 
 
+def check_filter(q: AssignmentFilter) -> None:
+    """Keystone's 400s for filter combinations that can only ever list nothing."""
+    pairs = ((q.domain_id and q.project_id, "Specify a domain or project, not both"),
+             (q.system and q.domain_id, "Specify system or domain, not both"),
+             (q.system and q.project_id, "Specify system or project, not both"),
+             (q.user_id and q.group_id, "Specify a user or group, not both"),
+             (q.effective and q.group_id, "Combining effective and group filter will always "
+                                          "result in an empty list."),
+             (q.effective and q.inherited_only and q.domain_id,
+              "Combining effective, domain and inherited filters will always result in an "
+              "empty list."),
+             (q.include_subtree and not q.project_id,
+              "scope.project.id must be specified if include_subtree is also specified"))
+    for wrong, message in pairs:
+        if wrong:
+            raise ValidationError(message)
+
+
 def list_role_assignments(hub: Identity, q: AssignmentFilter, base_url: str
                           ) -> list[dict[str, Any]]:
-    if q.effective and q.group_id:
-        raise ValidationError("Combining effective and group filter will always result in "
-                              "an empty list.")
-    if q.include_subtree and not q.project_id:
-        raise ValidationError("scope.project.id must be specified if include_subtree is "
-                              "also specified")
+    check_filter(q)
     with hub.db.session() as s:
         found = [_from_row(r) for r in _rows(hub, s, q)]
         if q.effective:
@@ -167,12 +181,23 @@ def _matches(hub: Identity, s: Session, f: Found, q: AssignmentFilter) -> bool:
         return False
     if q.inherited_only and not f.inherited:
         return False
+    if q.within_domain and not _in_domain(s, f, q.within_domain):
+        return False
     if q.project_id:
         wanted = {q.project_id}
         if q.include_subtree:
             wanted |= {p["id"] for p in hub.resource.subtree(q.project_id)}
         return f.project_id in wanted
     return True
+
+
+def _in_domain(s: Session, f: Found, domain_id: str) -> bool:
+    if f.domain_id is not None:
+        return f.domain_id == domain_id
+    if f.project_id is not None:
+        project = s.get(m.Project, f.project_id)
+        return project is not None and project.domain_id == domain_id
+    return False
 
 
 def _dedupe(found: Iterable[Found]) -> list[Found]:

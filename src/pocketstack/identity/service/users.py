@@ -16,8 +16,14 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from pocketstack.identity import models as m
-from pocketstack.identity.exceptions import NotFound, Unauthorized, ValidationError
-from pocketstack.identity.service.common import conflict_guard, isotime, new_id, utcnow
+from pocketstack.identity.exceptions import Forbidden, NotFound, Unauthorized, ValidationError
+from pocketstack.identity.service.common import (
+    conflict_guard,
+    isotime,
+    merged_options,
+    new_id,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from pocketstack.identity.service.hub import Identity
@@ -133,7 +139,9 @@ class UserService:
                 self.hub.db.session() as s:
             user = self._user(s, user_id)
             disabling = user.enabled and fields.get("enabled") is False
-            for key in ("name", "enabled", "default_project_id", "options"):
+            if "options" in fields:
+                user.options = merged_options(user.options, fields.pop("options"))
+            for key in ("name", "enabled", "default_project_id"):
                 if key in fields:
                     setattr(user, key, fields.pop(key))
             user.extra = {**(user.extra or {}), **fields}
@@ -147,14 +155,16 @@ class UserService:
         return ref
 
     def change_password(self, user_id: str, original: str, new: str) -> None:
-        """Self-service change: the original password must match (401 otherwise)."""
+        """Self-service change: the original password must match (401 otherwise, and for a
+        user that does not exist, so the answer tells nothing about who exists)."""
         self._check_password_input(new)
         with self.hub.db.session() as s:
-            user = self._user(s, user_id)
-            stored = user.password_hash
+            user = s.get(m.User, user_id)
+            stored = user.password_hash if user is not None else None
         if not check_password(original, stored):
-            LOG.warning("password change refused for user %s: original password mismatch",
-                        user_id)
+            count = self.hub.auth.failures.record()
+            LOG.warning("password change refused for user %s: original password mismatch; "
+                        "%d failures in the last minute", user_id, count)
             raise Unauthorized("The request you have made requires authentication.")
         self.update_user(user_id, {"password": new})
 
@@ -190,9 +200,10 @@ class UserService:
         if not isinstance(password, str):
             raise ValidationError("Invalid input for field 'password': not a string.")
         limit = self.hub.settings.identity.max_password_length
-        if len(password) > limit:
-            raise ValidationError(f"Invalid input for field 'password': longer than {limit} "
-                                  "characters.")
+        if len(password) > limit:  # Keystone's PasswordVerificationError is a 403
+            raise Forbidden(f"The password length must be less than or equal to {limit}. The "
+                            "server could not comply with the request because the password "
+                            "is invalid.")
 
     # -- groups --------------------------------------------------------------------------------
     def get_group(self, group_id: str) -> dict[str, Any]:
