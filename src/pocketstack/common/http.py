@@ -127,9 +127,13 @@ class ErrorMiddleware:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:  # the edge: nothing escapes as a traceback
             error = exc if isinstance(exc, ServiceError) else None
-            if error is None or error.status >= 500:
+            if error is None:
                 ERROR_LOG.exception("%s %s failed [%s]", scope["method"], scope["path"],
                                     request_id_of(scope))
+            elif error.status >= 500:  # an answer the service chose (503, 507): no traceback
+                ERROR_LOG.warning("%s %s answered %d: %s [%s]", scope["method"],
+                                  scope["path"], error.status, error.message,
+                                  request_id_of(scope))
             if started:
                 return  # headers are out: the client sees a truncated body, as it must
             response = self.render(error or InternalError(), scope)

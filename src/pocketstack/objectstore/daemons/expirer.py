@@ -13,11 +13,16 @@ import logging
 import time
 from dataclasses import dataclass
 
+from pocketstack.objectstore.exceptions import SwiftError
 from pocketstack.objectstore.proxy.context import ProxyContext
 from pocketstack.objectstore.proxy.controllers.base import container_info, read_first, write_all
 from pocketstack.objectstore.proxy.controllers.obj import Located, update_containers
 from pocketstack.objectstore.proxy.expiring import ACCOUNT, enqueue
-from pocketstack.objectstore.storage.exceptions import DiskFileExpired, NotFound
+from pocketstack.objectstore.storage.exceptions import (
+    DiskFileExpired,
+    NotFound,
+    StorageError,
+)
 from pocketstack.objectstore.storage.node import StorageNode
 from pocketstack.objectstore.storage.types import ObjectRecord
 from pocketstack.objectstore.timestamp import Timestamp
@@ -44,7 +49,10 @@ async def run_pass(ctx: ProxyContext, stats: ExpirerStats | None = None,
             try:
                 await _expire(ctx, int(delete_at), path)
                 stats.expired += 1
-            except Exception:  # the row stays queued; the next pass retries it
+            except (SwiftError, StorageError) as exc:  # replicas unavailable: next pass
+                stats.errors += 1
+                LOG.warning("expiring %s failed: %s", path, exc)
+            except Exception:  # a bug; the row stays queued and the next pass retries it
                 stats.errors += 1
                 LOG.exception("expiring %s failed", path)
     stats.passes += 1

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from pocketstack.objectstore.exceptions import SwiftError
 from pocketstack.objectstore.proxy.context import ProxyContext
 from pocketstack.objectstore.proxy.controllers.container import report_to_account
+from pocketstack.objectstore.storage.exceptions import StorageError
 
 LOG = logging.getLogger(__name__)
 
@@ -25,7 +27,10 @@ async def flush(ctx: ProxyContext) -> int:
     for account, container in dirty:
         try:
             await report_to_account(ctx, account, container)
-        except Exception:  # the next change or pass retries
+        except (SwiftError, StorageError) as exc:  # replicas unavailable: the next pass
+            LOG.warning("report of %s/%s to its account failed: %s", account, container, exc)
+            ctx.dirty_containers.add((account, container))
+        except Exception:  # a bug: the next change or pass retries
             LOG.exception("report of %s/%s to its account failed", account, container)
             ctx.dirty_containers.add((account, container))
     return len(dirty)

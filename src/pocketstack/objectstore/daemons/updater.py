@@ -32,7 +32,7 @@ async def replay_one(ctx: ProxyContext, pending: AsyncPending) -> bool:
     update = pending.update
     ring = ctx.container_ring
     part = ring.get_part(update.account, update.container)
-    targets = list(ctx.nodes.node_iter(ring, part, limit=ring.replica_count))
+    targets = [t for t in ctx.nodes.primaries(ring, part) if t.node is not None]
     outcomes = await asyncio.gather(*(call(ctx, t, lambda node, dev: node.update_container_listing(
         dev, part, update.account, update.container, update.obj, timestamp=update.timestamp,
         size=update.size, content_type=update.content_type, etag=update.etag,

@@ -19,7 +19,6 @@ from pocketstack.objectstore import constraints
 from pocketstack.objectstore.exceptions import (
     HTTPBadRequest,
     HTTPMethodNotAllowed,
-    HTTPNotFound,
     HTTPPreconditionFailed,
     error_for_status,
     render,
@@ -80,10 +79,10 @@ class ProxyApp:
         return Response(200, {"Content-Type": "application/json; charset=utf-8"}, body)
 
     async def route(self, req: Request) -> Response:
+        if req.account is None:  # no controller for it, as Swift's handle_request
+            raise HTTPPreconditionFailed("Bad URL")
         if not constraints.valid_api_version(req.version, limits=self.ctx.limits):
-            raise HTTPBadRequest("Invalid path: " + req.path) if req.account else HTTPNotFound()
-        if req.account is None:
-            raise HTTPPreconditionFailed("Invalid path")
+            raise HTTPBadRequest()
         constraints.check_account_name(req.account, limits=self.ctx.limits)
         if req.method == "OPTIONS":
             return await cors.preflight(self.ctx, req)

@@ -61,6 +61,12 @@ class NodeMap:
             return False
         return True
 
+    def primaries(self, ring: Ring, part: int) -> list[Target]:
+        """A partition's primary replicas in replica order, available or not (container
+        updates go to these and nowhere else: a failed one waits as an async pending)."""
+        return [Target(device, self.node_for(device), False)
+                for device in ring.get_part_nodes(part)]
+
     def node_iter(self, ring: Ring, part: int, *, limit: int | None = None
                   ) -> Iterator[Target]:
         """Primaries, then handoffs (at most ``limit`` in all, default 2x replicas); devices

@@ -23,11 +23,12 @@ def have_quorum(statuses: Sequence[int], n: int, status_class: int) -> bool:
 def best_status(statuses: Sequence[int], n: int) -> int:
     """The status the proxy answers with, given each replica's (503 for no answer).
 
-    The first status class (2xx, 3xx, 4xx, then 5xx) reaching a quorum wins, and within it
-    the most common status (ties: the lowest); with no quorum at all, 503.
+    The first status class (2xx, 3xx, then 4xx) reaching a quorum wins, and within it the
+    most common status (ties: the lowest). Otherwise 503, as Swift's ``best_response``:
+    replicas that failed (500, 507, timeouts) never make the answer, however many agree.
     """
     padded = list(statuses) + [503] * max(0, n - len(statuses))
-    for status_class in (2, 3, 4, 5):
+    for status_class in (2, 3, 4):
         if have_quorum(padded, n, status_class):
             counted = Counter(s for s in padded if s // 100 == status_class)
             return min(counted, key=lambda s: (-counted[s], s))

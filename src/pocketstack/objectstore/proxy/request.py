@@ -7,6 +7,7 @@ a client names an object with come back the same in listings.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,9 +23,13 @@ from pocketstack.objectstore.exceptions import (
     HTTPClientDisconnect,
     HTTPPreconditionFailed,
     HTTPRequestEntityTooLarge,
+    HTTPRequestTimeout,
 )
 
 Authorizer = Callable[["Request"], Awaitable[None]]
+# Seconds a client may leave a request body stalled before the proxy answers 408 (Swift's
+# ``client_timeout``).
+CLIENT_TIMEOUT = 60.0
 
 
 def decode_path(raw: bytes) -> str:
@@ -108,14 +113,24 @@ class Request:
         client = self.scope.get("client")
         return str(client[0]) if client else ""
 
-    async def body(self) -> AsyncIterator[bytes]:
-        """The request body as it streams in; 499 when the client goes away mid-body."""
+    async def body(self, *, limit: int | None = None, timeout: float = CLIENT_TIMEOUT
+                   ) -> AsyncIterator[bytes]:
+        """The request body as it streams in; 499 when the client goes away mid-body, 408
+        when it sends nothing for ``timeout`` seconds, 413 ("Your request is too large.")
+        once it passes ``limit`` bytes (a chunked body announces no length up front)."""
         self._body_started = True
+        size = 0
         while True:
-            message = await self.receive()
+            try:
+                message = await asyncio.wait_for(self.receive(), timeout)
+            except TimeoutError as exc:
+                raise HTTPRequestTimeout() from exc
             if message["type"] == "http.disconnect":
                 raise HTTPClientDisconnect()
             chunk = message.get("body", b"")
+            size += len(chunk)
+            if limit is not None and size > limit:
+                raise HTTPRequestEntityTooLarge("Your request is too large.")
             if chunk:
                 yield chunk
             if not message.get("more_body", False):
@@ -123,13 +138,7 @@ class Request:
 
     async def read_body(self, limit: int) -> bytes:
         """A small body, whole (413 when larger than ``limit``)."""
-        chunks, size = [], 0
-        async for chunk in self.body():
-            size += len(chunk)
-            if size > limit:
-                raise HTTPRequestEntityTooLarge()
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return b"".join([chunk async for chunk in self.body(limit=limit)])
 
     def header_items(self) -> Iterable[tuple[str, str]]:
         return self.headers.items()

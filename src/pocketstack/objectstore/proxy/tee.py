@@ -7,7 +7,8 @@ never holds a whole object, however large.
 
 A writer that fails early (its device is unavailable) can be replaced by a handoff writer
 that starts from the first byte, as long as the body read so far fits in ``replay_limit``
-(all objects up to one chunk; Swift picks its nodes before streaming for the same reason).
+(Swift picks its nodes before streaming for the same reason). `replay_window` sizes that
+limit so that a writer failing as it starts can always be replaced.
 """
 
 from __future__ import annotations
@@ -15,9 +16,34 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+MAX_LAG = 8
+
+
+def replay_window(chunk_size: int, max_lag: int = MAX_LAG) -> int:
+    """The ``replay_limit`` that lets a writer failing at its start be replaced.
+
+    A storage node reads a first batch of about one chunk (plus the piece that crosses it)
+    before it opens its device and finds it unavailable, and meanwhile the other writers
+    run at most ``max_lag`` pieces ahead of it. With pieces of at most ``chunk_size``
+    (`rechunk` the source), the body read when it fails is at most
+    ``(max_lag + 2) * chunk_size``: keep that much of the head.
+    """
+    return (max_lag + 2) * chunk_size
+
+
+async def rechunk(source: AsyncIterator[bytes], size: int) -> AsyncIterator[bytes]:
+    """The same bytes in pieces of at most ``size`` (a server may hand over larger ones)."""
+    async for chunk in source:
+        if len(chunk) <= size:
+            yield chunk
+            continue
+        view = memoryview(chunk)
+        for start in range(0, len(chunk), size):
+            yield bytes(view[start:start + size])
+
 
 class Tee:
-    def __init__(self, source: AsyncIterator[bytes], *, max_lag: int = 8,
+    def __init__(self, source: AsyncIterator[bytes], *, max_lag: int = MAX_LAG,
                  replay_limit: int = 65536) -> None:
         self._source = source
         self._chunks: list[bytes] = []

@@ -16,7 +16,6 @@ from pocketstack.objectstore.exceptions import (
 from pocketstack.objectstore.proxy import acl, checks, listing
 from pocketstack.objectstore.proxy.auth import ACCOUNT_ACL_META, is_owner
 from pocketstack.objectstore.proxy.context import ProxyContext
-from pocketstack.objectstore.proxy.quorum import best_status
 from pocketstack.objectstore.proxy.controllers.base import (
     account_info,
     forget_account,
@@ -25,6 +24,7 @@ from pocketstack.objectstore.proxy.controllers.base import (
     write_all,
 )
 from pocketstack.objectstore.proxy.metadata import entity_metadata, user_metadata
+from pocketstack.objectstore.proxy.quorum import best_status
 from pocketstack.objectstore.proxy.request import Request, Response
 from pocketstack.objectstore.storage.types import AccountInfo, Subdir
 from pocketstack.objectstore.timestamp import Timestamp
@@ -40,9 +40,10 @@ async def handle(ctx: ProxyContext, req: Request) -> Response:
     raise HTTPMethodNotAllowed(headers={"Allow": ALLOW})
 
 
-async def _authorize(ctx: ProxyContext, req: Request) -> AccountInfo | None:
+async def _authorize(ctx: ProxyContext, req: Request, *, fresh: bool = False
+                     ) -> AccountInfo | None:
     account = req.account or ""
-    info = await account_info(ctx, account)
+    info = await account_info(ctx, account, fresh=fresh)
     if info is not None:
         req.state["account_acl"] = info.metadata.get(ACCOUNT_ACL_META, "")
     assert req.authorize is not None
@@ -51,7 +52,7 @@ async def _authorize(ctx: ProxyContext, req: Request) -> AccountInfo | None:
 
 
 async def get_or_head(ctx: ProxyContext, req: Request) -> Response:
-    info = await _authorize(ctx, req)
+    info = await _authorize(ctx, req, fresh=True)  # stats: from the replicas
     fmt = listing.listing_media_type(req.query.get("format"), req.headers.get("accept"))
     params = listing.listing_params(req.scope.get("query_string", b""), target="account",
                                     limits=ctx.limits)

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from pocketstack.objectstore.exceptions import HTTPServiceUnavailable, SwiftError
 from pocketstack.objectstore.proxy.context import ProxyContext
 from pocketstack.objectstore.proxy.nodes import Target
 from pocketstack.objectstore.proxy.quorum import best_status
@@ -46,16 +47,21 @@ class Outcome:
         return self.status // 100 == 2
 
 
-async def call(ctx: ProxyContext, target: Target, op: Op, *, timeout: float | None = None,
+async def call(ctx: ProxyContext, target: Target, op: Op, *, streaming: bool = False,
                success: int = 200) -> Outcome:
+    """One operation on one replica, within ``node_timeout`` (a ``streaming`` write has no
+    overall deadline: it goes at the client's pace, and the request body's read timeout
+    bounds a stalled client)."""
     assert target.node is not None
     try:
         value = await asyncio.wait_for(op(target.node, target.device.device),
-                                       timeout or ctx.settings.node_timeout)
+                                       None if streaming else ctx.settings.node_timeout)
     except StorageError as exc:
         if exc.status >= 500:
             ctx.nodes.error(target.device)
             LOG.warning("%s on %s: %s", exc.status, target.name, exc)
+        return Outcome(target, exc.status, error=exc)
+    except SwiftError as exc:  # the client's side failed (its body went away, too big)
         return Outcome(target, exc.status, error=exc)
     except TimeoutError as exc:
         ctx.nodes.error(target.device)
@@ -120,6 +126,8 @@ def summarize(outcomes: list[Outcome], n: int) -> int:
 # -- account and container info --------------------------------------------------------------
 async def account_info(ctx: ProxyContext, account: str, *, fresh: bool = False
                        ) -> AccountInfo | None:
+    """The account's info (cached), None when it does not exist; 503 when no replica
+    answered."""
     key = ("a", account)
     if not fresh:
         hit, value = ctx.info.get(key)
@@ -132,11 +140,15 @@ async def account_info(ctx: ProxyContext, account: str, *, fresh: bool = False
     info = outcome.value if outcome.ok else None
     if outcome.ok or isinstance(outcome.error, AccountNotFound):
         ctx.info.put(key, info)
+    elif outcome.status >= 500:
+        raise HTTPServiceUnavailable()  # no replica could tell whether it exists
     return info
 
 
 async def container_info(ctx: ProxyContext, account: str, container: str, *,
                          fresh: bool = False) -> ContainerInfo | None:
+    """The container's info (cached), None when it does not exist; 503 when no replica
+    answered."""
     key = ("c", account, container)
     if not fresh:
         hit, value = ctx.info.get(key)
@@ -149,6 +161,8 @@ async def container_info(ctx: ProxyContext, account: str, container: str, *,
     info = outcome.value if outcome.ok else None
     if outcome.ok or isinstance(outcome.error, ContainerNotFound):
         ctx.info.put(key, info)
+    elif outcome.status >= 500:
+        raise HTTPServiceUnavailable()  # no replica could tell whether it exists
     return info
 
 

@@ -16,7 +16,6 @@ from pocketstack.objectstore.exceptions import (
 from pocketstack.objectstore.proxy import acl, checks, listing
 from pocketstack.objectstore.proxy.auth import ACCOUNT_ACL_META, is_owner
 from pocketstack.objectstore.proxy.context import Policy, ProxyContext
-from pocketstack.objectstore.proxy.quorum import best_status
 from pocketstack.objectstore.proxy.controllers.account import ensure_account
 from pocketstack.objectstore.proxy.controllers.base import (
     account_info,
@@ -32,6 +31,7 @@ from pocketstack.objectstore.proxy.metadata import (
     entity_metadata,
     user_metadata,
 )
+from pocketstack.objectstore.proxy.quorum import best_status
 from pocketstack.objectstore.proxy.request import Request, Response
 from pocketstack.objectstore.storage.types import ContainerInfo, Subdir
 from pocketstack.objectstore.timestamp import Timestamp
@@ -61,7 +61,8 @@ async def authorize(ctx: ProxyContext, req: Request, info: ContainerInfo | None)
 
 # -- reads -------------------------------------------------------------------------------------
 async def get_or_head(ctx: ProxyContext, req: Request) -> Response:
-    info = await container_info(ctx, req.account or "", req.container or "")
+    # from the replicas, not the cache: counts change with every object write
+    info = await container_info(ctx, req.account or "", req.container or "", fresh=True)
     await authorize(ctx, req, info)
     if info is None:
         raise HTTPNotFound()

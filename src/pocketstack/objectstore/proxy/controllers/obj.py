@@ -14,14 +14,15 @@ from dataclasses import dataclass
 from pocketstack.objectstore.exceptions import (
     HTTPNotFound,
     HTTPRequestedRangeNotSatisfiable,
+    SwiftError,
     error_for_status,
 )
 from pocketstack.objectstore.proxy import checks, expiring
 from pocketstack.objectstore.proxy import ranges as byte_ranges
 from pocketstack.objectstore.proxy.context import Policy, ProxyContext
-from pocketstack.objectstore.proxy.quorum import best_status
 from pocketstack.objectstore.proxy.controllers import container as containers
 from pocketstack.objectstore.proxy.controllers.base import (
+    HANDOFF_STATUSES,
     Outcome,
     call,
     container_info,
@@ -32,8 +33,9 @@ from pocketstack.objectstore.proxy.controllers.base import (
 )
 from pocketstack.objectstore.proxy.metadata import OBJECT_STORED, entity_metadata
 from pocketstack.objectstore.proxy.nodes import Target
+from pocketstack.objectstore.proxy.quorum import best_status
 from pocketstack.objectstore.proxy.request import Request, Response
-from pocketstack.objectstore.storage.exceptions import RangeNotSatisfiable
+from pocketstack.objectstore.storage.exceptions import DiskFileDeleted, RangeNotSatisfiable
 from pocketstack.objectstore.storage.node import StorageNode
 from pocketstack.objectstore.storage.types import (
     ByteRange,
@@ -89,48 +91,76 @@ async def _newest_or_first(ctx: ProxyContext, here: Located, *, newest: bool) ->
                                 policy=here.policy.index)
 
     if newest:
-        outcomes = await read_all(ctx, ring, here.part, op)
-        found = [o.value for o in outcomes if o.ok]
-        if not found:
-            raise error_for_status(_read_failure(outcomes))
-        return max(found, key=lambda info: info.last_modified)
+        return _newest(await read_all(ctx, ring, here.part, op))
     outcome = await read_first(ctx, ring, here.part, op)
     if not outcome.ok:
         raise error_for_status(outcome.status)
     return outcome.value  # type: ignore[no-any-return]
 
 
+def _newest(outcomes: list[Outcome]) -> ObjectInfo:
+    """The newest replica's object (X-Newest); 404 when a replica holds a tombstone at
+    least as new as that object's data (the newest timestamp wins, deletes included)."""
+    found: list[ObjectInfo] = [o.value for o in outcomes if o.ok]
+    if not found:
+        raise error_for_status(_read_failure(outcomes))
+    info = max(found, key=lambda i: i.last_modified)
+    deleted = _deleted_at(outcomes)
+    if deleted is not None and deleted >= info.timestamp:
+        raise HTTPNotFound()
+    return info
+
+
 def _read_failure(outcomes: list[Outcome]) -> int:
+    """What a read that found nothing answers: 404 if any replica said so (or none was
+    asked), else the first decisive status, else 503 (every replica failed)."""
     statuses = [o.status for o in outcomes]
-    return 404 if 404 in statuses or not statuses else statuses[0]
+    if 404 in statuses or not statuses:
+        return 404
+    decisive = [s for s in statuses if s not in HANDOFF_STATUSES]
+    return decisive[0] if decisive else 503
 
 
 async def _open(ctx: ProxyContext, here: Located, wanted: list[ByteRange] | None,
                 floor: Timestamp | None) -> tuple[ObjectInfo, ObjectBody]:
     """The object's info and body from the first replica that has it (at least as new as
-    ``floor`` when X-Newest asked for all of them)."""
-    last = 404
+    ``floor`` when X-Newest asked for all of them, and newer than any tombstone a replica
+    asked before showed); the storage's RangeNotSatisfiable when none of ``wanted`` is in
+    the object."""
+    failures: list[Outcome] = []
     for target in ctx.nodes.node_iter(here.policy.ring, here.part):
         outcome = await call(ctx, target, lambda node, dev: node.get_object(
             dev, here.part, here.account, here.container, here.obj,
             policy=here.policy.index, ranges=wanted))
         if isinstance(outcome.error, RangeNotSatisfiable):
-            raise _unsatisfiable(outcome.error.content_length)
+            raise outcome.error
         if not outcome.ok:
-            last = outcome.status if outcome.status not in (500, 503) or last != 404 else last
+            failures.append(outcome)
             continue
         info, body = outcome.value
-        if floor is not None and info.last_modified < floor:
-            await body.aclose()
+        deleted = _deleted_at(failures)
+        if (floor is not None and info.last_modified < floor) or \
+                (deleted is not None and deleted >= info.timestamp):
+            await body.aclose()  # a stale replica: it missed a newer write or delete
             continue
         return info, body
-    raise error_for_status(last)
+    raise error_for_status(_read_failure(failures))
+
+
+def _deleted_at(outcomes: list[Outcome]) -> Timestamp | None:
+    """The newest tombstone among failed reads (DiskFileDeleted carries its time)."""
+    stamps = [o.error.timestamp for o in outcomes
+              if isinstance(o.error, DiskFileDeleted) and o.error.timestamp is not None]
+    return max(stamps, default=None)
 
 
 async def _get(ctx: ProxyContext, req: Request, here: Located, floor: Timestamp | None
                ) -> Response:
     header = req.headers.get("range")
-    info, body = await _open(ctx, here, _storage_ranges(header), floor)
+    try:
+        info, body = await _open(ctx, here, _storage_ranges(header), floor)
+    except RangeNotSatisfiable:  # the storage's verdict: Swift's rules decide below
+        info, body = await _open(ctx, here, None, floor)
     status = byte_ranges.evaluate_conditions(req.method, req.headers, info.etag,
                                              float(info.last_modified))
     if status is not None:
@@ -161,7 +191,7 @@ def _storage_ranges(header: str | None) -> list[ByteRange] | None:
     return out
 
 
-def _unsatisfiable(length: int) -> HTTPRequestedRangeNotSatisfiable:
+def _unsatisfiable(length: int) -> SwiftError:
     return HTTPRequestedRangeNotSatisfiable(headers={"Content-Range": f"bytes */{length}"})
 
 
@@ -245,9 +275,9 @@ async def post(ctx: ProxyContext, req: Request) -> Response:
     status = summarize(outcomes, ring.replica_count)
     if status != 202:
         raise error_for_status(status)
-    if "Content-Type" in metadata:
-        info = next(o.value for o in outcomes if o.ok)
-        await update_containers(ctx, here, info.timestamp, outcomes, info=info)
+    if "Content-Type" in metadata:  # the listing shows the new type from now on
+        written = [o for o in outcomes if o.ok]
+        await update_containers(ctx, here, timestamp, written, info=written[0].value)
     if delete_at is not None:
         await expiring.enqueue(ctx, here.account, here.container, here.obj, delete_at)
     return Response(202, {"Content-Type": "text/html; charset=UTF-8"})
@@ -276,8 +306,11 @@ async def delete(ctx: ProxyContext, req: Request) -> Response:
 async def update_containers(ctx: ProxyContext, here: Located, timestamp: Timestamp,
                             written: list[Outcome], *, info: ObjectInfo | None = None,
                             deleted: bool = False) -> None:
-    """Report an object change to each container replica, replica i by object replica i;
-    a report that fails becomes an async pending on that object replica's device."""
+    """Report an object change to every container primary (never to a handoff: a handoff
+    DB would hide the change from the primary until replication). A report that fails
+    becomes an async pending on the device of an object replica that was written (round
+    robin), which the updater replays once the primary is back, as Swift's object servers
+    and object-updater do."""
     update = ContainerUpdate(
         account=here.account, container=here.container, obj=here.obj, timestamp=timestamp,
         size=0 if deleted or info is None else info.content_length,
@@ -286,24 +319,23 @@ async def update_containers(ctx: ProxyContext, here: Located, timestamp: Timesta
         policy_index=here.policy.index)
     ring = ctx.container_ring
     part = ring.get_part(here.account, here.container)
-    container_targets = list(ctx.nodes.node_iter(ring, part, limit=ring.replica_count))
     sources = [o.target for o in written if o.target is not None]
-    jobs = [_update_one(ctx, part, update, container_targets[i % len(container_targets)]
-                        if container_targets else None, source)
-            for i, source in enumerate(sources)]
+    jobs = [_update_one(ctx, part, update, target, sources[i % len(sources)] if sources
+                        else None)
+            for i, target in enumerate(ctx.nodes.primaries(ring, part))]
     await asyncio.gather(*jobs)
     ctx.dirty_containers.add((here.account, here.container))
 
 
 async def _update_one(ctx: ProxyContext, part: int, update: ContainerUpdate,
-                      target: Target | None, source: Target) -> None:
-    if target is not None:
+                      target: Target, source: Target | None) -> None:
+    if target.node is not None:
         outcome = await call(ctx, target, lambda node, dev: node.update_container_listing(
             dev, part, update.account, update.container, update.obj,
             timestamp=update.timestamp, size=update.size, content_type=update.content_type,
             etag=update.etag, deleted=update.deleted, policy_index=update.policy_index))
         if outcome.ok:
             return
-    if source.node is not None:
+    if source is not None and source.node is not None:
         await call(ctx, source, lambda node, dev: node.write_async_pending(
             dev, update.policy_index, update))

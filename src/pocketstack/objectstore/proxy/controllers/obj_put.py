@@ -10,7 +10,7 @@ stream and writes it like any PUT: neither ever holds a whole object in memory.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -19,9 +19,11 @@ from pocketstack.objectstore.exceptions import (
     HTTPNotFound,
     HTTPPreconditionFailed,
     HTTPUnprocessableEntity,
+    SwiftError,
     error_for_status,
 )
 from pocketstack.objectstore.proxy import checks, expiring
+from pocketstack.objectstore.proxy import ranges as byte_ranges
 from pocketstack.objectstore.proxy.context import ProxyContext
 from pocketstack.objectstore.proxy.controllers.base import HANDOFF_STATUSES, Outcome, call
 from pocketstack.objectstore.proxy.controllers.obj import (
@@ -34,7 +36,8 @@ from pocketstack.objectstore.proxy.metadata import OBJECT_STORED, entity_metadat
 from pocketstack.objectstore.proxy.nodes import Target
 from pocketstack.objectstore.proxy.quorum import quorum_size
 from pocketstack.objectstore.proxy.request import Request, Response
-from pocketstack.objectstore.proxy.tee import Tee
+from pocketstack.objectstore.proxy.tee import Tee, rechunk, replay_window
+from pocketstack.objectstore.storage.node import StorageNode
 from pocketstack.objectstore.storage.types import ObjectInfo
 from pocketstack.objectstore.timestamp import Timestamp
 
@@ -49,12 +52,14 @@ async def put(ctx: ProxyContext, req: Request) -> Response:
         return await _copy(ctx, req, (account, *source), req)
     checks.object_name(ctx, req.obj or "")
     length = checks.object_creation(ctx, req)
+    byte_ranges.check_put_if_none_match(req.headers)
     metadata = _put_metadata(ctx, req)
     here = await locate(ctx, req)
     if req.headers.get("if-none-match") == "*" and await _exists(ctx, here):
         await _discard_body(req)
         raise HTTPPreconditionFailed()
-    info, _ = await write_object(ctx, here, metadata, req.body(), length)
+    body = req.body(limit=ctx.limits.max_file_size)
+    info, _ = await write_object(ctx, here, metadata, body, length)
     return _created(info)
 
 
@@ -100,7 +105,8 @@ async def write_object(ctx: ProxyContext, here: Located, metadata: dict[str, str
     ring = here.policy.ring
     n = ring.replica_count
     timestamp = Timestamp.now()
-    tee = Tee(body, replay_limit=ctx.settings.chunk_size)
+    chunk = ctx.settings.chunk_size
+    tee = Tee(rechunk(body, chunk), replay_limit=replay_window(chunk))
     targets = ctx.nodes.node_iter(ring, here.part)
     slots = [_write_slot(ctx, here, tee, targets, timestamp, metadata, length)
              for _ in range(n)]
@@ -124,12 +130,15 @@ async def _write_slot(ctx: ProxyContext, here: Located, tee: Tee, targets: Itera
         if not tee.can_replay:
             break
         branch = tee.branch()
+
+        def op(node: StorageNode, dev: str, body: AsyncIterator[bytes] = branch
+               ) -> Awaitable[ObjectInfo]:
+            return node.put_object(dev, here.part, here.account, here.container, here.obj,
+                                   policy=here.policy.index, timestamp=timestamp,
+                                   metadata=metadata, body=body, content_length=length)
+
         try:
-            last = await call(ctx, target, lambda node, dev, body=branch: node.put_object(
-                dev, here.part, here.account, here.container, here.obj,
-                policy=here.policy.index, timestamp=timestamp, metadata=metadata,
-                body=body, content_length=length), success=201,
-                timeout=ctx.settings.node_timeout * 100)
+            last = await call(ctx, target, op, success=201, streaming=True)
         finally:
             await branch.aclose()
         if last.status not in HANDOFF_STATUSES:
@@ -138,13 +147,19 @@ async def _write_slot(ctx: ProxyContext, here: Located, tee: Tee, targets: Itera
 
 
 def _write_failure(outcomes: list[Outcome]) -> Exception:
+    """Why a write missed its quorum, as the client hears it: the client's own failure
+    (its body went away, grew too large), a bad body (422, 400), a newer version (202, as
+    Swift answers a PUT that lost to a newer timestamp), else 503."""
+    for outcome in outcomes:
+        if isinstance(outcome.error, SwiftError):
+            return outcome.error
     statuses = [o.status for o in outcomes]
-    for status, error in ((422, HTTPUnprocessableEntity), (499, None), (400, HTTPBadRequest)):
+    for status, error in ((422, HTTPUnprocessableEntity), (400, HTTPBadRequest)):
         if status in statuses:
             cause = next(o.error for o in outcomes if o.status == status)
-            if error is None:
-                raise cause if cause is not None else error_for_status(499)
             return error(str(cause) if status == 400 else None)
+    if 499 in statuses:
+        return error_for_status(499)
     if 409 in statuses:
         return error_for_status(202)
     return error_for_status(503)
