@@ -51,9 +51,18 @@ class RunningCloud:
         return f"{self.identity_url}/v3"
 
     @property
+    def objectstore_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['object-store']}"
+
+    @property
     def env(self) -> dict[str, str]:
-        """Environment for a client subprocess: the test cloud, nothing from the host."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+        """Environment for a client subprocess: the test cloud, nothing from the host.
+        ``OS_CLOUD`` serves the openstack CLI; the swift CLI reads the OS_* variables."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "ST_"))}
+        env.update(OS_AUTH_URL=self.auth_url, OS_USERNAME="admin",
+                   OS_PASSWORD=ADMIN_PASSWORD, OS_PROJECT_NAME="admin",
+                   OS_USER_DOMAIN_NAME="Default", OS_PROJECT_DOMAIN_NAME="Default",
+                   OS_IDENTITY_API_VERSION="3", OS_AUTH_VERSION="3")
         env.update(OS_CLIENT_CONFIG_FILE=str(self.clouds_yaml), OS_CLOUD="pocketstack",
                    HOME=str(self.data_dir.parent))
         return env
@@ -63,7 +72,8 @@ class RunningCloud:
                "POCKETSTACK_IDENTITY__BCRYPT_ROUNDS": "4", **self.extra_env}
         args = [str(BIN / "pocketstack"), "up", "--data-dir", str(self.data_dir),
                 "--clouds-yaml", str(self.clouds_yaml),
-                "--identity-port", str(self.ports["identity"])]
+                "--identity-port", str(self.ports["identity"]),
+                "--objectstore-port", str(self.ports["object-store"])]
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env,
@@ -78,7 +88,8 @@ class RunningCloud:
                 raise RuntimeError(f"pocketstack up exited {self.process.returncode}:\n"
                                    f"{self.log()}")
             try:
-                if httpx.get(f"{self.auth_url}", timeout=1).status_code == 200:
+                if httpx.get(f"{self.auth_url}", timeout=1).status_code == 200 and \
+                        httpx.get(f"{self.objectstore_url}/healthcheck").status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -129,7 +140,8 @@ class RunningCloud:
 def start_cloud(base: Path, name: str = "cloud", **extra_env: str) -> RunningCloud:
     data_dir = base / name
     cloud = RunningCloud(data_dir=data_dir, clouds_yaml=base / f"{name}-clouds.yaml",
-                         ports={"identity": free_port()}, extra_env=extra_env)
+                         ports={"identity": free_port(), "object-store": free_port()},
+                         extra_env=extra_env)
     cloud.start()
     return cloud
 
