@@ -57,5 +57,11 @@ lint: $(VENV)/.test-installed
 bench: $(VENV)/.test-installed
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
+# Swift's own functional tests against a fresh `pocketstack up` (docs/conformance.md).
+# Swift's sdist and its test deps live in .conformance/ (own venv), never in .venv.
+# ARGS go to the harness: make conformance ARGS="test_object -k copy --parallel 1"
+conformance: $(VENV)/.run-installed
+	$(BIN)/python -m tests.conformance.run $(ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
