@@ -3,6 +3,8 @@
     pocketstack up [--data-dir D] [--host H] [--config FILE] [--clouds-yaml PATH]
     pocketstack admin rotate-keys [--data-dir D | --config FILE]
     pocketstack ring create|add|remove|set-weight|rebalance|show ...
+    pocketstack storage-node --devices DIR --bind IP:PORT [--rings DIR]
+                             [--data-dir D | --config FILE]
 """
 
 from __future__ import annotations
@@ -118,6 +120,33 @@ def rotate_keys(data_dir: Path | None, config: Path | None) -> None:
     except KeyRepositoryError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"rotated: primary key is now {primary}; keys {repo.key_numbers()}")
+
+
+@main.command("storage-node")
+@click.option("--devices", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Root holding this host's devices (one directory each).")
+@click.option("--bind", required=True, help="IP:PORT to serve on (the devices' ip:port "
+              "in the rings).")
+@click.option("--rings", type=click.Path(path_type=Path, file_okay=False),
+              help="The cluster's rings dir (holds hash_path.json; default <data-dir>/rings).")
+@click.option("--data-dir", type=click.Path(path_type=Path))
+@click.option("--config", "config", type=click.Path(path_type=Path, exists=True,
+                                                    dir_okay=False), help="TOML config file.")
+@click.option("--log-level", help="debug, info, warning or error.")
+def storage_node(devices: Path, bind: str, rings: Path | None, data_dir: Path | None,
+                 config: Path | None, log_level: str | None) -> None:
+    """Serve this host's storage devices to the proxies (internal API)."""
+    from pocketstack.objectstore.server.runner import SetupError, options_from, serve
+
+    settings = _settings(config, data_dir, log_level=log_level)
+    _logging(settings.log_level)
+    try:
+        options = options_from(settings, devices=devices, bind=bind, rings=rings)
+    except SetupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"storage node: http://{bind} serving {devices}")
+    sys.stdout.flush()
+    asyncio.run(serve(options))
 
 
 def _attach_ring_commands() -> None:

@@ -9,5 +9,6 @@ of `exceptions`, each with its HTTP status; data crossing the seam is in `types`
 
 from pocketstack.objectstore.storage.local_node import LocalNode
 from pocketstack.objectstore.storage.node import StorageNode
+from pocketstack.objectstore.storage.remote_node import RemoteNode
 
-__all__ = ["LocalNode", "StorageNode"]
+__all__ = ["LocalNode", "RemoteNode", "StorageNode"]

@@ -24,6 +24,8 @@ Foreign errors (OSError, sqlite3) are translated where they happen, ``raise ... 
     ├── DiskFileError                500  an unexpected OS error on a device
     ├── DatabaseError                500  (DatabaseQuarantined: corrupt DB moved aside)
     ├── LockTimeout                  503  a database stayed locked too long
+    ├── NodeUnavailable              503  a remote storage node did not answer (refused,
+    │                                     timed out, cut off mid-answer)
     └── InsufficientStorage          507
         ├── DeviceUnavailable        507  device directory missing or not mounted
         └── DiskFileNoSpace          507  ENOSPC / EDQUOT
@@ -147,6 +149,17 @@ class DatabaseQuarantined(DatabaseError):
 
 
 class LockTimeout(StorageError):
+    status = 503
+    title = "Service Unavailable"
+
+
+class NodeUnavailable(StorageError):
+    """A remote storage node could not be reached, or stopped answering mid-response.
+
+    Raised by RemoteNode for connection failures and timeouts (``raise ... from`` the
+    transport's error), so the proxy counts the replica as failed and tries a handoff.
+    """
+
     status = 503
     title = "Service Unavailable"
 

@@ -2,10 +2,10 @@
 
 The proxy picks devices from the ring and calls one StorageNode per replica. Two
 transports implement the same contract: `LocalNode` (``local_node.py``: this host's disks
-and SQLite files, worked on in threads) and, later, a RemoteNode (HTTP to a
-``storage-node`` server). So everything crossing this seam is plain data: str, int, bool,
-`Timestamp`, frozen dataclasses from `types`, bodies as async iterators of bytes, and
-outcomes as the named exceptions of `exceptions` (each with its HTTP ``status``).
+and SQLite files, worked on in threads) and `RemoteNode` (``remote_node.py``: HTTP to
+a ``storage-node`` server, ``objectstore/server/``). So everything crossing this seam is
+plain data: str, int, bool, `Timestamp`, frozen dataclasses from `types`, bodies as async
+iterators of bytes, and outcomes as the named exceptions of `exceptions` (each with its HTTP ``status``).
 
 Every operation addresses a ``device`` (a name under the devices root) and a ``partition``
 (from the ring) and raises DeviceUnavailable (507) if the device is missing or unmounted,

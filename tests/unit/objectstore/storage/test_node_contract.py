@@ -1,5 +1,6 @@
-"""The StorageNode contract, run against every implementation (LocalNode today; a
-RemoteNode talking to a storage-node server will join the ``node`` fixture's params)."""
+"""The StorageNode contract, run against every implementation: ``local`` is a LocalNode,
+``remote`` a RemoteNode talking over a real socket to a storage-node server (uvicorn, in
+this process) that serves a LocalNode on the same devices."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 import pytest
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pocketstack.objectstore.hashing import PathHasher
+from pocketstack.objectstore.server import create_app
+from pocketstack.objectstore.server.runner import running_app
 from pocketstack.objectstore.storage.exceptions import (
     AccountNotFound,
     BadRequest,
@@ -28,6 +32,7 @@ from pocketstack.objectstore.storage.exceptions import (
 )
 from pocketstack.objectstore.storage.local_node import LocalNode
 from pocketstack.objectstore.storage.node import StorageNode
+from pocketstack.objectstore.storage.remote_node import RemoteNode
 from pocketstack.objectstore.storage.types import (
     ContainerUpdate,
     ObjectBody,
@@ -39,15 +44,53 @@ from pocketstack.objectstore.timestamp import Timestamp
 
 pytestmark = pytest.mark.anyio
 DEV, PART = "sda", 3
-CAPABILITIES = {"local": {"corrupt_on_disk": True}}
+CAPABILITIES = {
+    "local": {"corrupt_on_disk": True},
+    "remote": {"corrupt_on_disk": True},  # the server's devices are this test's
+}
 
 
-@pytest.fixture(params=["local"])
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"  # one loop for the module: the storage-node server outlives a test
+
+
+class Switch:
+    """The module's one storage-node server serves each test's LocalNode in turn."""
+
+    app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.app is not None
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture(scope="module")
+async def server() -> AsyncIterator[tuple[Switch, str]]:
+    switch = Switch()
+    async with running_app(switch) as url:  # uvicorn, a real socket
+        yield switch, url
+
+
+@pytest.fixture(params=["local", "remote"])
 async def node(
-    request: pytest.FixtureRequest, devices: Path, hasher: PathHasher
+    request: pytest.FixtureRequest,
+    devices: Path,
+    hasher: PathHasher,
+    server: tuple[Switch, str],
 ) -> AsyncIterator[StorageNode]:
     async with LocalNode(devices, hasher=hasher, fsync=False, chunk_size=1024) as local:
-        yield local
+        if request.param == "local":
+            yield local
+            return
+        switch, url = server
+        switch.app = create_app(local, access_log=False)
+        async with RemoteNode(url, timeout=30) as remote:
+            yield remote
+
+
+def capability(request: pytest.FixtureRequest, name: str) -> bool:
+    return CAPABILITIES[request.node.callspec.params["node"]][name]
 
 
 async def body_of(*chunks: bytes) -> AsyncIterator[bytes]:
@@ -294,8 +337,10 @@ async def test_abandoned_body_can_be_closed(node: StorageNode) -> None:
     assert [chunk async for chunk in body] == []
 
 
-async def test_corrupt_object_fails_the_read(node: StorageNode, devices: Path) -> None:
-    if not CAPABILITIES["local"]["corrupt_on_disk"]:
+async def test_corrupt_object_fails_the_read(
+    node: StorageNode, devices: Path, request: pytest.FixtureRequest
+) -> None:
+    if not capability(request, "corrupt_on_disk"):
         pytest.skip("cannot corrupt this implementation's storage")
     await put(node, "o", os.urandom(10_000))
     (data_file,) = [p for p in (devices / DEV).rglob("*.data")]
