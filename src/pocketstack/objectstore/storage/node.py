@@ -5,7 +5,8 @@ transports implement the same contract: `LocalNode` (``local_node.py``: this hos
 and SQLite files, worked on in threads) and `RemoteNode` (``remote_node.py``: HTTP to
 a ``storage-node`` server, ``objectstore/server/``). So everything crossing this seam is
 plain data: str, int, bool, `Timestamp`, frozen dataclasses from `types`, bodies as async
-iterators of bytes, and outcomes as the named exceptions of `exceptions` (each with its HTTP ``status``).
+iterators of bytes, and outcomes as the named exceptions of `exceptions` (each with its
+HTTP ``status``).
 
 Every operation addresses a ``device`` (a name under the devices root) and a ``partition``
 (from the ring) and raises DeviceUnavailable (507) if the device is missing or unmounted,
