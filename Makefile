@@ -1,12 +1,14 @@
 # pocketstack: `make run` starts a cloud, `make test` runs every test.
 # Both create .venv on first use; `make test` also installs the Debian packages the tests
-# drive (rclone), so it runs on a fresh Debian machine (as root, or with sudo).
+# drive (rclone, postgresql), so it runs on a fresh Debian machine (as root, or with sudo).
+# The identity integration tests run twice: on SQLite and on PostgreSQL (a private server
+# the tests start, see tests/integration/postgres.py).
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEB_TEST_PACKAGES := rclone
+DEB_TEST_PACKAGES := rclone postgresql
 PYTEST_ARGS ?=
 
 .PHONY: run test unit integration lint bench conformance clean venv
@@ -43,6 +45,7 @@ deb-test-deps:
 
 test: $(VENV)/.test-installed deb-test-deps
 	$(BIN)/pytest -n auto $(PYTEST_ARGS)
+	POCKETSTACK_TEST_DATABASE=postgresql $(BIN)/pytest -n auto tests/integration/identity $(PYTEST_ARGS)
 
 unit: $(VENV)/.test-installed
 	$(BIN)/pytest -n auto tests/unit $(PYTEST_ARGS)

@@ -23,6 +23,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.integration import postgres
+
 BIN = Path(sys.executable).parent
 ADMIN_PASSWORD = "pocketstack-test-admin"
 
@@ -49,6 +51,12 @@ class RunningCloud:
     @property
     def auth_url(self) -> str:
         return f"{self.identity_url}/v3"
+
+    @property
+    def database_url(self) -> str:
+        """The control database this cloud uses (SQLite in its data dir, or PostgreSQL)."""
+        return self.extra_env.get("POCKETSTACK_DATABASE__URL") or \
+            f"sqlite:///{self.data_dir / 'control.db'}"
 
     @property
     def objectstore_url(self) -> str:
@@ -137,7 +145,29 @@ class RunningCloud:
         return response.headers["X-Subject-Token"]
 
 
+_POSTGRES: list[postgres.PostgresServer] = []
+
+
+def _database_env() -> dict[str, str]:
+    """With POCKETSTACK_TEST_DATABASE=postgresql, a fresh PostgreSQL database per cloud."""
+    if not postgres.wanted():
+        return {}
+    if not _POSTGRES:
+        server = postgres.PostgresServer(free_port())
+        server.start()
+        _POSTGRES.append(server)
+    return {"POCKETSTACK_DATABASE__URL": _POSTGRES[0].create_database()}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _postgres_server() -> Iterator[None]:
+    yield
+    for server in _POSTGRES:
+        server.stop()
+
+
 def start_cloud(base: Path, name: str = "cloud", **extra_env: str) -> RunningCloud:
+    extra_env = {**_database_env(), **extra_env}
     data_dir = base / name
     cloud = RunningCloud(data_dir=data_dir, clouds_yaml=base / f"{name}-clouds.yaml",
                          ports={"identity": free_port(), "object-store": free_port()},

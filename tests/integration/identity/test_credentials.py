@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy
 from keystoneauth1 import exceptions as ksa_exceptions
 from keystoneauth1 import session as ksa_session
 from keystoneauth1.identity import v3
@@ -28,8 +28,13 @@ from tests.integration.identity.support import (
 
 
 def _credential_rows(cloud: RunningCloud) -> list[tuple[str, bytes]]:
-    with sqlite3.connect(f"file:{cloud.data_dir / 'control.db'}?mode=ro", uri=True) as db:
-        return list(db.execute("SELECT id, encrypted_blob FROM credential"))
+    engine = sqlalchemy.create_engine(cloud.database_url)
+    try:
+        with engine.connect() as db:
+            rows = db.execute(sqlalchemy.text("SELECT id, encrypted_blob FROM credential"))
+            return [(row[0], bytes(row[1])) for row in rows]
+    finally:
+        engine.dispose()
 
 
 def test_ec2_credential_lifecycle_encrypted_at_rest(cloud: RunningCloud, api: Api) -> None:
