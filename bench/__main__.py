@@ -40,7 +40,7 @@ class Cloud:
         self.identity_port, self.objectstore_port = _free_port(), _free_port()
         env = {**os.environ, "POCKETSTACK_ADMIN_PASSWORD": PASSWORD,
                "POCKETSTACK_IDENTITY__BCRYPT_ROUNDS": str(bcrypt_rounds),
-               "POCKETSTACK_ACCESS_LOG": "false"}
+               "POCKETSTACK_ACCESS_LOG": "false", "POCKETSTACK_IMAGE__ENABLED": "false"}
         exe = Path(sys.executable).parent / "pocketstack"
         self.started = time.perf_counter()
         self.process = subprocess.Popen(

@@ -57,19 +57,22 @@ def main() -> None:
 @click.option("--identity-port", type=int, help="Port of the identity API (default 5000).")
 @click.option("--objectstore-port", type=int,
               help="Port of the object storage API (default 8080).")
+@click.option("--image-port", type=int, help="Port of the image API (default 9292).")
 @click.option("--replicas", type=int, help="Replicas of the default storage policy, "
               "accounts and containers (first start).")
 @click.option("--devices", type=int, help="Storage devices to create (first start).")
 @click.option("--log-level", help="debug, info, warning or error.")
 def up(data_dir: Path | None, host: str | None, config: Path | None,
        clouds_yaml: Path | None, identity_port: int | None, objectstore_port: int | None,
-       replicas: int | None, devices: int | None, log_level: str | None) -> None:
+       image_port: int | None, replicas: int | None, devices: int | None,
+       log_level: str | None) -> None:
     """Start the cloud (first start creates everything)."""
     from pocketstack.cloud import Cloud, write_default_config
 
     settings = _settings(config, data_dir, host=host, log_level=log_level,
                          **{"identity.port": identity_port,
                             "objectstore.port": objectstore_port,
+                            "image.port": image_port,
                             "objectstore.replicas": replicas,
                             "objectstore.devices": devices})
     if replicas is not None:

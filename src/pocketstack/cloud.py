@@ -28,6 +28,7 @@ from pocketstack.config import Settings, render_toml
 from pocketstack.identity import runtime as identity_runtime
 from pocketstack.identity.middleware import LocalValidator
 from pocketstack.identity.service.bootstrap import CatalogEntry
+from pocketstack.image import runtime as image_runtime
 from pocketstack.objectstore import runtime as objectstore_runtime
 
 LOG = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class Cloud:
         self.services: list[Service] = []
         self.identity: identity_runtime.IdentityRuntime | None = None
         self.objectstore: objectstore_runtime.ObjectStoreRuntime | None = None
+        self.image: image_runtime.ImageRuntime | None = None
 
     # -- prepare -------------------------------------------------------------------------------
     def prepare(self) -> Started:
@@ -89,6 +91,17 @@ class Cloud:
                                                          access_log=settings.access_log)
             self.services.append(Service("object-store", self.objectstore.app,
                                          self.objectstore.port))
+        if settings.image.enabled:
+            if self.identity is None:
+                raise ValueError("the image service needs the identity service in this "
+                                 "process")
+            if settings.image.store == "swift" and not settings.objectstore.enabled:
+                raise ValueError("the image service's swift store needs object storage "
+                                 "(or set [image] store = \"file\")")
+            self.image = image_runtime.build(
+                settings, self.db, LocalValidator(self.identity.identity),
+                identity=self.identity.identity, access_log=settings.access_log)
+            self.services.append(Service("image", self.image.app, self.image.port))
         written = self._write_clouds_yaml(password) if settings.identity.enabled else None
         endpoints = {s.name: self.settings.url_for(s.port) for s in self.services}
         return Started(first, password, generated, written, endpoints)
@@ -104,6 +117,9 @@ class Cloud:
             entries.append(CatalogEntry("object-store", "swift", "Object Storage Service",
                                         self.settings.url_for(self.settings.objectstore.port,
                                                               "/v1/AUTH_%(project_id)s")))
+        if self.settings.image.enabled:
+            entries.append(CatalogEntry("image", "glance", "Image Service",
+                                        self.settings.url_for(self.settings.image.port)))
         return entries
 
     def _write_clouds_yaml(self, password: str | None) -> Path:
@@ -138,6 +154,8 @@ class Cloud:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.image is not None:
+            await self.image.close()
         if self.objectstore is not None:
             await self.objectstore.close()
 

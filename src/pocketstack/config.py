@@ -13,7 +13,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
@@ -124,6 +124,64 @@ class ObjectStoreSettings(_Section):
                                    "origins.")
 
 
+def _default_disk_formats() -> list[str]:
+    return ["ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop"]
+
+
+def _default_container_formats() -> list[str]:
+    return ["ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed"]
+
+
+class ImageSettings(_Section):
+    enabled: bool = Field(True, description="Run the image service (Glance v2).")
+    port: int = Field(9292, ge=0, le=65535, description="TCP port of the image API.")
+    store: Literal["swift", "file"] = Field(
+        "swift", description="Where image data lives: swift (object storage, reached "
+        "through its public API as the service user) or file (<data_dir>/image/images).")
+    swift_container: str = Field("glance", min_length=1, max_length=256,
+                                 description="Container of image data in the service "
+                                 "project's object storage account.")
+    auth_url: str = Field("", description="Identity v3 URL the image service authenticates "
+                          "its service user at; empty: this cloud's identity service.")
+    region: str = Field("", description="Region of the object-store endpoint to use; "
+                        "empty: the cloud's region.")
+    service_user: str = Field("glance", min_length=1, description="Name of the image "
+                              "service's user (Default domain), created on first start.")
+    service_project: str = Field("service", min_length=1, description="Project of the "
+                                 "service users (Default domain), created on first start.")
+    max_image_size: int = Field(1099511627776, ge=1, description="Largest image in bytes "
+                                "(Glance's image_size_cap: 1 TiB); the swift store "
+                                "caps it at object storage's 5 GiB object limit.")
+    image_count_quota: int = Field(0, ge=0, description="Images a project may own "
+                                   "(0: unlimited).")
+    image_size_quota: int = Field(0, ge=0, description="Total bytes of image data a "
+                                  "project may store (0: unlimited).")
+    member_quota: int = Field(128, ge=0, description="Members per image (Glance's "
+                              "image_member_quota; 0: unlimited).")
+    property_quota: int = Field(128, ge=0, description="Additional properties per image "
+                                "(Glance's image_property_quota; 0: unlimited).")
+    tag_quota: int = Field(128, ge=0, description="Tags per image (Glance's image_tag_quota; "
+                           "0: unlimited).")
+    limit_param_default: int = Field(25, ge=1, description="Page size of image lists "
+                                     "without ?limit (Glance default).")
+    api_limit_max: int = Field(1000, ge=1, description="Largest page of an image list "
+                               "(Glance default).")
+    disk_formats: list[str] = Field(default_factory=_default_disk_formats,
+                                    description="Accepted disk_format values.")
+    container_formats: list[str] = Field(default_factory=_default_container_formats,
+                                         description="Accepted container_format values.")
+    import_methods: list[Literal["glance-direct"]] = Field(
+        default_factory=lambda: ["glance-direct"],
+        description="Interoperable import methods offered (web-download is not built).")
+    policy_file: str = Field("", description="YAML file of policy rule overrides for the "
+                             "image API.")
+    chunk_size: int = Field(65536, ge=4096, description="Bytes per read of image data.")
+    store_timeout: float = Field(60.0, gt=0, description="Seconds the image service waits "
+                                 "on object storage or identity for one read or write.")
+    max_request_body_size: int = Field(65536, ge=1024, description="Largest JSON request "
+                                       "body in bytes (image data is not limited by this).")
+
+
 class Settings(BaseModel):
     """Everything pocketstack can be told. Build with :func:`load_settings`."""
 
@@ -146,6 +204,7 @@ class Settings(BaseModel):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     objectstore: ObjectStoreSettings = Field(default_factory=ObjectStoreSettings)
+    image: ImageSettings = Field(default_factory=ImageSettings)
 
     @property
     def database_url(self) -> str:

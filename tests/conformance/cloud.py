@@ -85,8 +85,9 @@ class Cloud:
 
 def _server_env(admin_password: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    # Swift's tests need identity and object storage only: no image service (and its port).
     env.update(POCKETSTACK_ADMIN_PASSWORD=admin_password,
-               POCKETSTACK_IDENTITY__BCRYPT_ROUNDS="4")
+               POCKETSTACK_IDENTITY__BCRYPT_ROUNDS="4", POCKETSTACK_IMAGE__ENABLED="false")
     return env
 
 

@@ -63,6 +63,10 @@ class RunningCloud:
         return f"http://127.0.0.1:{self.ports['object-store']}"
 
     @property
+    def image_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['image']}"
+
+    @property
     def env(self) -> dict[str, str]:
         """Environment for a client subprocess: the test cloud, nothing from the host.
         ``OS_CLOUD`` serves the openstack CLI; the swift CLI reads the OS_* variables."""
@@ -81,7 +85,8 @@ class RunningCloud:
         args = [str(BIN / "pocketstack"), "up", "--data-dir", str(self.data_dir),
                 "--clouds-yaml", str(self.clouds_yaml),
                 "--identity-port", str(self.ports["identity"]),
-                "--objectstore-port", str(self.ports["object-store"])]
+                "--objectstore-port", str(self.ports["object-store"]),
+                "--image-port", str(self.ports["image"])]
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env,
@@ -97,7 +102,8 @@ class RunningCloud:
                                    f"{self.log()}")
             try:
                 if httpx.get(f"{self.auth_url}", timeout=1).status_code == 200 and \
-                        httpx.get(f"{self.objectstore_url}/healthcheck").status_code == 200:
+                        httpx.get(f"{self.objectstore_url}/healthcheck").status_code == 200 \
+                        and httpx.get(f"{self.image_url}/versions").status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -170,7 +176,8 @@ def start_cloud(base: Path, name: str = "cloud", **extra_env: str) -> RunningClo
     extra_env = {**_database_env(), **extra_env}
     data_dir = base / name
     cloud = RunningCloud(data_dir=data_dir, clouds_yaml=base / f"{name}-clouds.yaml",
-                         ports={"identity": free_port(), "object-store": free_port()},
+                         ports={"identity": free_port(), "object-store": free_port(),
+                                "image": free_port()},
                          extra_env=extra_env)
     cloud.start()
     return cloud

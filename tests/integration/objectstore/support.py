@@ -31,7 +31,7 @@ from pocketstack.objectstore.hashing import PathHasher
 T = TypeVar("T")
 
 # Where pocketstack keeps files under its data dir (anything else is a leak).
-DATA_DIR_TREES = ("devices", "rings", "keys")
+DATA_DIR_TREES = ("devices", "rings", "keys", "image")
 # What a device holds: account/container DBs, objects per policy, temp files, async pendings.
 DEVICE_TREES = re.compile(r"^(accounts|containers|objects(-\d+)?|tmp|async_pending(-\d+)?)$")
 

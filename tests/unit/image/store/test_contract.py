@@ -1,0 +1,206 @@
+"""The Store contract, run against every implementation: ``file`` is a FileStore in a temp
+dir; ``swift`` a SwiftStore talking over real sockets to this process's identity and object
+storage services (uvicorn), authenticated as the image service's user, as in a cloud."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import socket
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from starlette.types import ASGIApp
+
+from pocketstack.common.db import Database
+from pocketstack.config import Settings
+from pocketstack.identity import runtime as identity_runtime
+from pocketstack.identity.middleware import LocalValidator
+from pocketstack.identity.service.bootstrap import CatalogEntry
+from pocketstack.image.runtime import ensure_service_user
+from pocketstack.image.store import (
+    DataNotFound,
+    FileStore,
+    ServiceAuth,
+    ServiceCredentials,
+    Store,
+    SwiftStore,
+)
+from pocketstack.objectstore import runtime as objectstore_runtime
+
+pytestmark = pytest.mark.anyio
+CAPABILITIES = {"file": {"reports_md5": False}, "swift": {"reports_md5": True}}
+PASSWORD = "glance-secret"
+
+
+class Boom(Exception):
+    """The data source fails halfway (a client that went away)."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"  # one loop for the module: the servers outlive a test
+
+
+@dataclass
+class Cloud:
+    identity_port: int
+    apps: dict[int, ASGIApp]
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    """Identity and object storage (one device, one replica) built as ``pocketstack up``
+    builds them, plus the image service's user."""
+    data = tmp_path_factory.mktemp("cloud")
+    ports = {"identity": free_port(), "swift": free_port()}
+    policy = {"index": 0, "name": "default", "replicas": 1, "default": True}
+    settings = Settings.model_validate({
+        "data_dir": data, "identity": {"bcrypt_rounds": 4, "port": ports["identity"]},
+        "objectstore": {"devices": 1, "replicas": 1, "policies": [policy], "fsync": False,
+                        "port": ports["swift"]}})
+    db = Database(f"sqlite:///{data / 'control.db'}")
+    catalog = [CatalogEntry("identity", "keystone", "", settings.url_for(ports["identity"],
+                                                                         "/v3/")),
+               CatalogEntry("object-store", "swift", "", settings.url_for(
+                   ports["swift"], "/v1/AUTH_%(project_id)s"))]
+    identity = identity_runtime.build(settings, db, admin_password="admin-pw",
+                                      catalog=catalog, access_log=False)
+    swift = objectstore_runtime.build(settings, LocalValidator(identity.identity),
+                                      access_log=False)
+    ensure_service_user(identity.identity, settings, PASSWORD)
+    yield Cloud(ports["identity"], {ports["identity"]: identity.app, ports["swift"]: swift.app})
+    db.close()
+
+
+@pytest.fixture(scope="module")
+async def running(cloud: Cloud) -> AsyncIterator[Cloud]:
+    """The cloud's services on their ports (uvicorn, real sockets) for the module."""
+    servers = [uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, loop="none",
+                                             lifespan="off", log_config=None,
+                                             access_log=False))
+               for port, app in cloud.apps.items()]
+    tasks = [asyncio.create_task(server.serve()) for server in servers]
+    while not all(server.started for server in servers):
+        await asyncio.sleep(0.01)
+    yield cloud
+    for server in servers:
+        server.should_exit = True
+    await asyncio.gather(*tasks)
+
+
+def swift_store(cloud: Cloud) -> SwiftStore:
+    http = httpx.AsyncClient(timeout=30)
+    credentials = ServiceCredentials(auth_url=f"http://127.0.0.1:{cloud.identity_port}/v3",
+                                     user_name="glance", password=PASSWORD,
+                                     project_name="service")
+    auth = ServiceAuth(credentials, http, region="RegionOne")
+    return SwiftStore(auth, http, container="glance-test", chunk_size=65536)
+
+
+@pytest.fixture(params=["file", "swift"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path, running: Cloud
+                ) -> AsyncIterator[Store]:
+    if request.param == "file":
+        made: Store = FileStore(tmp_path / "images", fsync=False, chunk_size=65536)
+    else:
+        made = swift_store(running)
+    yield made
+    await made.close()
+
+
+def caps(store: Store) -> dict[str, bool]:
+    return CAPABILITIES[store.kind]
+
+
+async def source(data: bytes, size: int = 65536, fail_after: int | None = None
+                 ) -> AsyncIterator[bytes]:
+    for offset in range(0, len(data), size):
+        if fail_after is not None and offset >= fail_after:
+            raise Boom()
+        yield data[offset:offset + size]
+
+
+async def read(store: Store, location: str, **kw: int) -> bytes:
+    reader = await store.open(location, **kw)
+    return b"".join([chunk async for chunk in reader])
+
+
+DATA = bytes(range(256)) * 12289  # ~3 MiB, not a multiple of the chunk size
+
+
+async def test_put_then_read(store: Store) -> None:
+    stored = await store.put("img-1", source(DATA))
+    assert stored.location == store.location_for("img-1")
+    assert await read(store, stored.location) == DATA
+    if caps(store)["reports_md5"]:
+        assert stored.md5 == hashlib.md5(DATA).hexdigest()
+    else:
+        assert stored.md5 is None
+
+
+async def test_ranges(store: Store) -> None:
+    stored = await store.put("img-2", source(DATA))
+    assert await read(store, stored.location, offset=70000, length=5) == DATA[70000:70005]
+    assert await read(store, stored.location, offset=len(DATA) - 3) == DATA[-3:]
+
+
+async def test_missing_data(store: Store) -> None:
+    with pytest.raises(DataNotFound):
+        await store.open(store.location_for("never-stored"))
+    await store.delete(store.location_for("never-stored"))  # not an error
+
+
+async def test_delete(store: Store) -> None:
+    stored = await store.put("img-3", source(b"bytes"))
+    await store.delete(stored.location)
+    with pytest.raises(DataNotFound):
+        await store.open(stored.location)
+
+
+async def test_a_failing_source_leaves_nothing(store: Store) -> None:
+    with pytest.raises(Boom):
+        await store.put("img-4", source(DATA, fail_after=200000))
+    with pytest.raises(DataNotFound):
+        await store.open(store.location_for("img-4"))
+
+
+async def test_put_replaces(store: Store) -> None:
+    await store.put("img-5", source(b"first"))
+    stored = await store.put("img-5", source(b"second"))
+    assert await read(store, stored.location) == b"second"
+
+
+async def test_closing_a_reader_early(store: Store) -> None:
+    stored = await store.put("img-6", source(DATA))
+    reader = await store.open(stored.location)
+    async for _chunk in reader:
+        break
+    await reader.aclose()
+    assert await read(store, stored.location, offset=1, length=1) == DATA[1:2]
+
+
+async def test_an_empty_blob(store: Store) -> None:
+    stored = await store.put("img-7", source(b""))
+    assert await read(store, stored.location) == b""
+
+
+async def test_swift_reauthenticates_on_401(running: Cloud) -> None:
+    store = swift_store(running)
+    stored = await store.put("img-8", source(b"data"))
+    token = store.auth._token
+    assert token is not None
+    store.auth._token = type(token)("not-a-token", token.expires, token.catalog)
+    assert await read(store, stored.location) == b"data"
+    await store.delete(stored.location)
+    await store.close()
