@@ -33,6 +33,7 @@ from pocketstack.objectstore import runtime as objectstore_runtime
 
 LOG = logging.getLogger(__name__)
 CLOUD_NAME = "pocketstack"
+SHUTDOWN_TIMEOUT = 10.0
 
 
 @dataclass
@@ -145,11 +146,17 @@ class Cloud:
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
-            await self._stop_tasks()
+            try:
+                await asyncio.wait_for(self._stop_tasks(), SHUTDOWN_TIMEOUT)
+            except TimeoutError:
+                LOG.error("background work did not stop within %ss: %s", SHUTDOWN_TIMEOUT,
+                          [t.get_name() for t in asyncio.all_tasks() if not t.done()])
             if self.db is not None:
                 self.db.close()
+            LOG.info("stopped")
 
     async def _stop_tasks(self) -> None:
+        LOG.info("stopping background tasks")
         tasks = self.identity.tasks if self.identity else []
         for task in tasks:
             task.cancel()

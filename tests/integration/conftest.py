@@ -187,7 +187,8 @@ def start_cloud(base: Path, name: str = "cloud", **extra_env: str) -> RunningClo
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCloud]:
     running = start_cloud(tmp_path_factory.mktemp("cloud"))
     yield running
-    assert running.stop() == 0, running.log()
+    code = running.stop()
+    assert code == 0, f"exit {code}\n{running.log()}"
 
 
 @pytest.fixture

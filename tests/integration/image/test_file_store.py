@@ -17,7 +17,8 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCloud]:
                           POCKETSTACK_IMAGE__IMAGE_SIZE_QUOTA="1000",
                           POCKETSTACK_IMAGE__MAX_IMAGE_SIZE="600")
     yield running
-    assert running.stop() == 0, running.log()
+    code = running.stop()
+    assert code == 0, f"exit {code}\n{running.log()}"
 
 
 def test_file_store_quotas_and_restart(small: RunningCloud) -> None:

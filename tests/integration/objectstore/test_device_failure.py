@@ -29,7 +29,8 @@ def four(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCloud]:
     running = start_cloud(tmp_path_factory.mktemp("four"), POCKETSTACK_OBJECTSTORE__DEVICES="4",
                           POCKETSTACK_OBJECTSTORE__UPDATER_INTERVAL="0.5")
     yield running
-    assert running.stop() == 0, running.log()
+    code = running.stop()
+    assert code == 0, f"exit {code}\n{running.log()}"
     assert unexpected_tracebacks(running.log()) == []
 
 

@@ -21,7 +21,8 @@ def expiring(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCloud]
     running = start_cloud(tmp_path_factory.mktemp("expiring"),
                           POCKETSTACK_OBJECTSTORE__EXPIRER_INTERVAL="1")
     yield running
-    assert running.stop() == 0, running.log()
+    code = running.stop()
+    assert code == 0, f"exit {code}\n{running.log()}"
     assert unexpected_tracebacks(running.log()) == []
 
 
