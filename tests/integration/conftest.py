@@ -110,7 +110,7 @@ class RunningCloud:
             time.sleep(0.05)
         raise RuntimeError(f"cloud not ready after {timeout}s:\n{self.log()}")
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         if self.process is None or self.process.poll() is not None:
             return self.process.returncode if self.process else 0
         self.process.send_signal(sig)
