@@ -52,6 +52,7 @@ class Service:
     name: str
     app: ASGIApp
     port: int
+    http: type[asyncio.Protocol] | str = "httptools"
 
 
 class Cloud:
@@ -91,7 +92,8 @@ class Cloud:
             self.objectstore = objectstore_runtime.build(settings, validator,
                                                          access_log=settings.access_log)
             self.services.append(Service("object-store", self.objectstore.app,
-                                         self.objectstore.port))
+                                         self.objectstore.port,
+                                         http=self.objectstore.http_protocol))
         if settings.image.enabled:
             if self.identity is None:
                 raise ValueError("the image service needs the identity service in this "
@@ -131,7 +133,7 @@ class Cloud:
     # -- serve ---------------------------------------------------------------------------------
     async def serve(self) -> None:
         servers = [_Server(uvicorn.Config(
-            s.app, host=self.settings.host, port=s.port, loop="none", http="httptools",
+            s.app, host=self.settings.host, port=s.port, loop="none", http=s.http,
             lifespan="off", log_config=None, access_log=False, server_header=False,
             date_header=True, timeout_graceful_shutdown=5)) for s in self.services]
         loop = asyncio.get_running_loop()

@@ -83,6 +83,19 @@ def _default_policies() -> list[PolicySettings]:
             PolicySettings(index=1, name="single", replicas=1)]
 
 
+class ResellerPrefixSettings(_Section):
+    prefix: str = Field(max_length=64, description="Account name prefix, e.g. AUTH_ "
+                        "(keystoneauth's reseller_prefix entries).")
+    service_roles: list[str] = Field(default_factory=list, description="Roles an "
+                                     "X-Service-Token must carry, besides the owner's token, "
+                                     "for these accounts (empty: no service token needed).")
+
+
+def _default_reseller_prefixes() -> list[ResellerPrefixSettings]:
+    return [ResellerPrefixSettings(prefix="AUTH_"),
+            ResellerPrefixSettings(prefix="SERVICE_", service_roles=["service"])]
+
+
 class ObjectStoreSettings(_Section):
     enabled: bool = Field(True, description="Run object storage (Swift v1).")
     port: int = Field(8080, ge=0, le=65535, description="TCP port of the object storage API.")
@@ -122,6 +135,10 @@ class ObjectStoreSettings(_Section):
                                          "by CORS for every container.")
     strict_cors_mode: bool = Field(True, description="Only expose CORS headers to allowed "
                                    "origins.")
+    reseller_prefixes: list[ResellerPrefixSettings] = Field(
+        default_factory=_default_reseller_prefixes, description="Account prefixes served "
+        "(reseller_prefix is always one): a project's operator owns <prefix><project id>; "
+        "SERVICE_ accounts hold a service's data for a project and need its service token.")
 
 
 def _default_disk_formats() -> list[str]:

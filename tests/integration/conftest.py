@@ -22,7 +22,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from tests.integration import postgres
 
 BIN = Path(sys.executable).parent

@@ -271,6 +271,34 @@ def check_metadata(
             )
 
 
+def check_metadata_total(
+    stored: Mapping[str, str],
+    updates: Mapping[str, str],
+    target_type: Literal["account", "container"],
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+) -> None:
+    """The limits on an account's or container's metadata *after* a write, as Swift's
+    ``DatabaseBroker.validate_metadata`` checks them: ``updates`` (header -> value, an empty
+    value removes the key) merged over ``stored``; then the count of non-empty
+    ``X-<Target>-Meta-*`` items (400 "Too many metadata items; max 90") and the total bytes
+    of their names (without the prefix) and values (400 "Total metadata too large; max
+    4096"). A request that is fine alone can still take the total over the limit.
+    """
+    merged = {name.lower(): value for name, value in stored.items()}
+    merged.update((name.lower(), value) for name, value in updates.items())
+    prefix = f"x-{target_type}-meta-"
+    count = size = 0
+    for name, value in merged.items():
+        if value and name.startswith(prefix):
+            count += 1
+            size += len(_wire_bytes(name[len(prefix):])) + len(_wire_bytes(value))
+    if count > limits.max_meta_count:
+        raise ConstraintError(400, f"Too many metadata items; max {limits.max_meta_count}")
+    if size > limits.max_meta_overall_size:
+        raise ConstraintError(400, f"Total metadata too large; max {limits.max_meta_overall_size}")
+
+
 # -- object PUT ------------------------------------------------------------------------
 
 

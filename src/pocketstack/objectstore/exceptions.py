@@ -9,6 +9,7 @@ read the status and show the body; Swift's functional tests compare some bodies 
 from __future__ import annotations
 
 from typing import ClassVar
+from urllib.parse import quote, unquote_to_bytes
 
 from starlette.responses import Response
 from starlette.types import Scope
@@ -51,10 +52,11 @@ class SwiftError(ServiceError):
     status: ClassVar[int] = 500
     title: ClassVar[str] = "Internal Error"
 
-    def __init__(self, body: str | None = None, *, headers: dict[str, str] | None = None
-                 ) -> None:
+    def __init__(self, body: str | None = None, *, headers: dict[str, str] | None = None,
+                 content_type: str | None = None) -> None:
         super().__init__(body or EXPLANATIONS.get(self.status, ("", ""))[1], headers=headers)
         self.body = body
+        self.content_type = content_type
 
 
 def _error(status: int) -> type[SwiftError]:
@@ -82,11 +84,31 @@ HTTPInsufficientStorage = _error(507)
 
 
 def error_for_status(status: int, body: str | None = None,
-                     headers: dict[str, str] | None = None) -> SwiftError:
+                     headers: dict[str, str] | None = None, *,
+                     content_type: str | None = None) -> SwiftError:
     cls = {c.status: c for c in SwiftError.__subclasses__()}.get(status)
     if cls is None:
         cls = type(f"HTTP{status}", (SwiftError,), {"status": status, "title": str(status)})
-    return cls(body, headers=headers)
+    return cls(body, headers=headers, content_type=content_type)
+
+
+def realm(scope: Scope) -> str:
+    """The realm of a 401's ``WWW-Authenticate``: the account the path names, quoted (a
+    name cannot break out of the header), else ``unknown`` (swob's ``www_authenticate``)."""
+    raw = scope.get("raw_path") or scope.get("path", "").encode("utf-8")
+    segments = unquote_to_bytes(raw.split(b"?", 1)[0]).split(b"/", 3)
+    if len(segments) < 3 or segments[0] or not segments[1] or not segments[2]:
+        return "unknown"
+    if segments[2] in (b"v1.0", b"auth"):
+        return "unknown"
+    return quote(segments[2], safe="/")
+
+
+def _content_type(error: ServiceError, has_body: bool) -> str:
+    given = getattr(error, "content_type", None)
+    if given:
+        return given if "charset" in given else f"{given}; charset=UTF-8"
+    return "text/plain; charset=UTF-8" if has_body else "text/html; charset=UTF-8"
 
 
 def render(error: ServiceError, scope: Scope) -> Response:
@@ -94,15 +116,15 @@ def render(error: ServiceError, scope: Scope) -> Response:
     body = getattr(error, "body", None)
     headers = dict(error.headers)
     if error.status == 401:
-        headers.setdefault("WWW-Authenticate", 'Swift realm="unknown"')
+        headers.setdefault("WWW-Authenticate", f'Swift realm="{realm(scope)}"')
+    ctype = _content_type(error, bool(body))
     if body:
-        content, ctype = body, "text/plain; charset=UTF-8"
+        content = body
     else:
         title, explanation = EXPLANATIONS.get(error.status, (error.title, ""))
         if "%(drive)s" in explanation:
             explanation = explanation.replace("%(drive)s", "")
         content = f"<html><h1>{title}</h1><p>{explanation}</p></html>"
-        ctype = "text/html; charset=UTF-8"
     if scope.get("method") == "HEAD":
         content = ""
     return Response(content, status_code=error.status, headers=headers, media_type=ctype)

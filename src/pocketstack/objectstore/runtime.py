@@ -24,6 +24,7 @@ from pocketstack.objectstore.daemons import expirer, reporter, updater
 from pocketstack.objectstore.hashing import PathHasher
 from pocketstack.objectstore.proxy.app import create_app
 from pocketstack.objectstore.proxy.context import InfoCache, Policies, Policy, ProxyContext
+from pocketstack.objectstore.proxy.http1 import SwiftHttpProtocol
 from pocketstack.objectstore.proxy.nodes import NodeMap
 from pocketstack.objectstore.ring.defaults import create_default_rings
 from pocketstack.objectstore.ring.ring import Ring
@@ -79,6 +80,9 @@ class ObjectStoreRuntime:
     port: int
     node: LocalNode
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    http_protocol: type[asyncio.Protocol] = SwiftHttpProtocol
+    """What uvicorn should serve ``app`` with (``uvicorn.Config(http=...)``): httptools
+    with the manners of Swift's server (raw UTF-8 request targets, Title-Cased headers)."""
     updater_stats: updater.UpdaterStats = field(default_factory=updater.UpdaterStats)
     expirer_stats: expirer.ExpirerStats = field(default_factory=expirer.ExpirerStats)
 

@@ -16,6 +16,7 @@ from pocketstack.objectstore.constraints import (
     check_container_name,
     check_delete_headers,
     check_metadata,
+    check_metadata_total,
     check_object_creation,
     check_object_name,
     clean_content_type,
@@ -221,6 +222,28 @@ def test_header_value_too_long_for_any_header() -> None:
     err = error(check_metadata, {"x-trans-id-extra": "v" * 8193}, "object")
     assert (err.status, err.message) == (400, "Header value too long: X-Trans-Id-Extra")
     check_metadata({"x-anything": "v" * 8192}, "object")
+
+
+def test_metadata_total_counts_stored_and_new_items() -> None:
+    """Swift's DatabaseBroker.validate_metadata: the merge of what is stored and what a
+    request sets (an empty value removes) must fit, though each request fits alone."""
+    stored = {f"X-Container-Meta-{i:04d}": "v" * 256 for i in range(15)}  # 3900 bytes
+    stored["X-Container-Meta-K"] = "y" * 195  # 4096 in total, on the border
+    stored["X-Container-Read"] = "x" * 300  # not user metadata: not counted
+    check_metadata_total(stored, {}, "container")
+    check_metadata_total(stored, {"x-container-meta-k": "z" * 195}, "container")
+    assert error(check_metadata_total, stored, {"X-Container-Meta-k": "z" * 196},
+                 "container").message == "Total metadata too large; max 4096"
+    assert error(check_metadata_total, stored, {"X-Container-Meta-New": "1"},
+                 "container").status == 400
+    check_metadata_total(stored, {"X-Container-Meta-0000": "", "X-Container-Meta-New": "1"},
+                         "container")
+    many = {f"X-Account-Meta-{i}": "1" for i in range(90)}
+    check_metadata_total(many, {}, "account")
+    assert error(check_metadata_total, many, {"X-Account-Meta-More": "1"},
+                 "account").message == "Too many metadata items; max 90"
+    assert error(check_metadata_total, {}, {"X-Account-Meta-A": "1"}, "account",
+                 limits=Limits(max_meta_count=0)).status == 400
 
 
 def test_account_and_container_metadata_must_be_utf8() -> None:

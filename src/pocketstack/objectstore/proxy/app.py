@@ -1,8 +1,9 @@
 """The object storage API as one ASGI app (Swift's proxy server and its pipeline).
 
 Pipeline, outermost first (as Swift's ``proxy-server.conf``):
-request id (``X-Trans-Id``) → errors (Swift bodies) → healthcheck → /info → v1.0 auth →
-Keystone auth → CORS → the account / container / object controller.
+keep-alive echo → request id (``X-Trans-Id``) → errors (Swift bodies) → healthcheck → /info
+→ v1.0 auth → Keystone auth → CORS → the account / container / object controller. Serve it
+with ``http1.SwiftHttpProtocol`` (raw UTF-8 request targets, Title-Cased header names).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pocketstack.objectstore.proxy import cors, v1auth
 from pocketstack.objectstore.proxy.auth import KeystoneAuth
 from pocketstack.objectstore.proxy.context import ProxyContext
 from pocketstack.objectstore.proxy.controllers import account, container, obj, obj_put
+from pocketstack.objectstore.proxy.http1 import echo_keep_alive
 from pocketstack.objectstore.proxy.info import swift_info
 from pocketstack.objectstore.proxy.request import Request, Response
 from pocketstack.objectstore.storage.exceptions import StorageError
@@ -56,7 +58,8 @@ class ProxyApp:
         try:
             response = await self.dispatch(scope, receive)
         except constraints.ConstraintError as exc:
-            raise error_for_status(exc.status, exc.message) from exc
+            raise error_for_status(exc.status, exc.message,
+                                   content_type=exc.content_type) from exc
         except StorageError as exc:  # an outcome no controller turned into a response
             raise error_for_status(exc.status) from exc
         await response.send(scope, send)
@@ -99,7 +102,6 @@ class ProxyApp:
 
 
 def create_app(ctx: ProxyContext, *, access_log: bool = True) -> ASGIApp:
-    return wrap_service_app(ProxyApp(ctx), service="object-store", render=render,
-                            access_log=access_log,
-                            header_names=("x-trans-id", "x-openstack-request-id"),
-                            id_factory=trans_id)
+    return echo_keep_alive(wrap_service_app(
+        ProxyApp(ctx), service="object-store", render=render, access_log=access_log,
+        header_names=("x-trans-id", "x-openstack-request-id"), id_factory=trans_id))

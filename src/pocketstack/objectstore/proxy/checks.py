@@ -7,6 +7,8 @@ body text) at the edge, once.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from typing import Literal
 
 from pocketstack.objectstore import constraints
 from pocketstack.objectstore.proxy.context import ProxyContext
@@ -15,6 +17,11 @@ from pocketstack.objectstore.proxy.request import Request
 
 def true(value: str | None) -> bool:
     return constraints.config_true_value(value)
+
+
+def account_name(ctx: ProxyContext, raw: bytes) -> str:
+    """An account named in a header (copy source or destination)."""
+    return constraints.check_account_name(raw, limits=ctx.limits, check_length=False)
 
 
 def container_name(ctx: ProxyContext, name: str) -> None:
@@ -27,6 +34,11 @@ def object_name(ctx: ProxyContext, name: str) -> None:
 
 def metadata(ctx: ProxyContext, req: Request, kind: constraints.MetaTarget) -> None:
     constraints.check_metadata(req.headers.items(), kind, limits=ctx.limits)
+
+
+def metadata_total(ctx: ProxyContext, stored: Mapping[str, str], updates: Mapping[str, str],
+                   kind: Literal["account", "container"]) -> None:
+    constraints.check_metadata_total(stored, updates, kind, limits=ctx.limits)
 
 
 def object_metadata(ctx: ProxyContext, req: Request, _stored: dict[str, str]) -> None:

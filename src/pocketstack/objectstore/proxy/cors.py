@@ -10,6 +10,7 @@ from pocketstack.objectstore.proxy.controllers.base import container_info
 from pocketstack.objectstore.proxy.request import Request, Response
 
 ALLOWED_METHODS = "DELETE, GET, HEAD, OPTIONS, POST, PUT"
+ACCOUNT_METHODS = "GET, HEAD, OPTIONS, POST"
 EXPOSED = ("cache-control", "content-language", "content-type", "expires", "last-modified",
            "pragma", "etag", "x-timestamp", "x-trans-id", "x-openstack-request-id")
 
@@ -30,11 +31,16 @@ def _origin_ok(origin: str, origins: set[str]) -> bool:
 
 
 async def preflight(ctx: ProxyContext, req: Request) -> Response:
+    """Swift's controller ``OPTIONS``: 200 with ``Allow``; a CORS preflight on a container
+    or object is checked against its allowed origins (401 if not allowed); accounts have
+    no CORS settings, so a preflight there is just answered 200."""
     origin = req.headers.get("origin")
     method = req.headers.get("access-control-request-method")
+    if req.container is None:
+        return Response(200, {"Allow": ACCOUNT_METHODS})
     if not origin:
         return Response(200, {"Allow": ALLOWED_METHODS})
-    if not method:
+    if method not in ALLOWED_METHODS.split(", "):
         raise HTTPUnauthorized()
     origins, meta = await _allowed_origins(ctx, req)
     if not _origin_ok(origin, origins):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pocketstack.objectstore.proxy.auth import reseller_prefixes
 from pocketstack.objectstore.proxy.context import ProxyContext
 
 SWIFT_VERSION = "2.35.0"
@@ -19,8 +20,11 @@ def swift_info(ctx: ProxyContext) -> dict[str, Any]:
         "account_autocreate": True,
         **ctx.limits.as_info(),
     }
+    prefixes = reseller_prefixes(ctx.settings)
     return {"swift": swift,
-            "keystoneauth": {"reseller_prefix": ctx.settings.reseller_prefix},
+            "keystoneauth": {"reseller_prefix": ctx.settings.reseller_prefix,
+                             "reseller_prefixes": list(prefixes),
+                             "service_roles": {p: list(r) for p, r in prefixes.items() if r}},
             "tempauth": {"account_acls": True}}
 
 

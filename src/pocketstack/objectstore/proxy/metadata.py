@@ -3,6 +3,8 @@
 Swift stores user metadata (``X-<Type>-Meta-*``), a few system headers per entity type, and
 removes a key when a client sends ``X-Remove-<Type>-Meta-*`` or an empty value. Keys are
 stored Title-Cased (``X-Container-Meta-Color``) so the same name always lands on one key.
+Values are wire strings (the header's bytes read as latin-1), so UTF-8 values come back
+byte for byte.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ OBJECT_STORED = ("content-encoding", "content-disposition", "content-language",
 
 
 def title(name: str) -> str:
-    return "-".join(part.capitalize() for part in name.split("-"))
+    """A header name as Swift stores and sends it: ASCII ``str.title()`` of the wire name
+    (``x-object-meta-a1b`` -> ``X-Object-Meta-A1B``; bytes above ASCII unchanged)."""
+    return name.encode("latin-1", "surrogateescape").title().decode("latin-1")
 
 
 def entity_metadata(req: Request, kind: str, *, stored: Iterable[str] = ()) -> dict[str, str]:
@@ -35,7 +39,7 @@ def entity_metadata(req: Request, kind: str, *, stored: Iterable[str] = ()) -> d
         if lower.startswith(remove_prefix):
             out[title(meta_prefix + lower[len(remove_prefix):])] = ""
         elif lower.startswith(meta_prefix) or lower in wanted:
-            out[title(lower)] = value.strip()
+            out[title(lower)] = value.strip(" \t")  # OWS only: \x85, \xa0 are UTF-8 bytes
         elif lower.startswith(sysmeta_prefix):
             continue  # system metadata is set by the proxy only, never by clients
     for name in wanted:

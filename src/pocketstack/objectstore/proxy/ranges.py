@@ -213,7 +213,10 @@ def multipart_byteranges(
         --B--
     """
     mark = boundary.encode("ascii")
-    kind = content_type.encode("utf-8")
+    try:  # a wire string (the client's bytes as latin-1), as the object stores it
+        kind = content_type.encode("latin-1")
+    except UnicodeEncodeError:
+        kind = content_type.encode("utf-8")
     parts = tuple(
         MultipartPart(_part_header(mark, kind, content_range(s, e, length)), s, e)
         for s, e in ranges

@@ -21,10 +21,12 @@ from pocketstack.identity.middleware import AuthContext
 from pocketstack.objectstore.exceptions import (
     HTTPBadRequest,
     HTTPClientDisconnect,
+    HTTPNotFound,
     HTTPPreconditionFailed,
     HTTPRequestEntityTooLarge,
     HTTPRequestTimeout,
 )
+from pocketstack.objectstore.proxy.http1 import BODY_ERROR
 
 Authorizer = Callable[["Request"], Awaitable[None]]
 # Seconds a client may leave a request body stalled before the proxy answers 408 (Swift's
@@ -44,17 +46,15 @@ def decode_path(raw: bytes) -> str:
 
 
 def split_path(path: str) -> tuple[str, str | None, str | None, str | None]:
-    """``/v1/a/c/o/with/slashes`` -> ("v1", "a", "c", "o/with/slashes"); empty parts are
-    None, as Swift's split_path(path, 1, 4, True)."""
-    parts = path.split("/", 4)
-    if len(parts) < 2 or parts[0] != "":
-        raise HTTPPreconditionFailed("Invalid path")
-    padded = [*parts[1:], None, None, None][:4]
+    """``/v1/a/c/o/with/slashes`` -> ("v1", "a", "c", "o/with/slashes"), as Swift's
+    ``split_path(path, 1, 4, rest_with_last=True)``: missing or empty trailing parts are
+    None; an empty part before the last one (``/v1//c``, ``/v1/a//o``, ``//v1/a``, ``/``)
+    is a path Swift's proxy answers 404 for."""
+    segments = path.split("/", 4)
+    if segments[0] or len(segments) < 2 or not segments[1] or not all(segments[1:-1]):
+        raise HTTPNotFound()
+    padded = [*segments[1:], None, None, None][:4]
     version, account, container, obj = (p or None for p in padded)
-    if obj is not None and container is None:
-        raise HTTPPreconditionFailed("Invalid path")
-    if container is not None and account is None:
-        raise HTTPPreconditionFailed("Invalid path")
     return version or "", account, container, obj
 
 
@@ -115,7 +115,8 @@ class Request:
 
     async def body(self, *, limit: int | None = None, timeout: float = CLIENT_TIMEOUT
                    ) -> AsyncIterator[bytes]:
-        """The request body as it streams in; 499 when the client goes away mid-body, 408
+        """The request body as it streams in; 499 when the client goes away mid-body (or its
+        chunked framing breaks off, see ``http1``), 408
         when it sends nothing for ``timeout`` seconds, 413 ("Your request is too large.")
         once it passes ``limit`` bytes (a chunked body announces no length up front)."""
         self._body_started = True
@@ -134,6 +135,8 @@ class Request:
             if chunk:
                 yield chunk
             if not message.get("more_body", False):
+                if BODY_ERROR in self.scope:  # it broke off: not a complete body
+                    raise HTTPClientDisconnect()
                 return
 
     async def read_body(self, limit: int) -> bytes:

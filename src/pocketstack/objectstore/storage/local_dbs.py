@@ -188,6 +188,7 @@ class DatabaseWork:
     ) -> None:
         self.container_info(broker)
         broker.update_metadata(stamped(metadata, timestamp))
+        broker.update_put_timestamp(timestamp)  # Swift: a POST moves Last-Modified
 
     def delete_container(self, broker: ContainerBroker, timestamp: Timestamp) -> None:
         info = self.container_info(broker)

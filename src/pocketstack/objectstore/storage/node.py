@@ -50,7 +50,8 @@ metadata=None) -> bool``: creates (True) or updates (False) the container. Reviv
     index, or if a newer DELETE keeps it deleted. ``policy_index=None``: keep the
     existing one (0 for a new container).
 ``head_container(...) -> ContainerInfo``: ContainerNotFound (missing or deleted).
-``post_container(..., *, timestamp, metadata) -> None``: ContainerNotFound.
+``post_container(..., *, timestamp, metadata) -> None``: ContainerNotFound; like Swift,
+    a POST also advances ``put_timestamp`` (what Last-Modified shows).
 ``delete_container(..., *, timestamp) -> None``: ContainerNotFound; Conflict if it holds
     objects or a newer PUT keeps it alive.
 ``list_objects(..., *, limit, marker, end_marker, prefix, delimiter, path, reverse)

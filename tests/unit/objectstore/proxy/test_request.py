@@ -10,10 +10,12 @@ import pytest
 from pocketstack.objectstore.exceptions import (
     HTTPBadRequest,
     HTTPClientDisconnect,
+    HTTPNotFound,
     HTTPPreconditionFailed,
     HTTPRequestEntityTooLarge,
     HTTPRequestTimeout,
 )
+from pocketstack.objectstore.proxy.http1 import BODY_ERROR
 from pocketstack.objectstore.proxy.request import (
     Request,
     Response,
@@ -59,15 +61,17 @@ def test_decode_path_rejects_invalid_utf8_and_nul(raw: bytes) -> None:
     ("/v1/a/c/../..", ("v1", "a", "c", "../..")),
     ("/v1/a/c//o", ("v1", "a", "c", "/o")),
     ("/info", ("info", None, None, None)),
-    ("/", ("", None, None, None)),
+    ("/nothing", ("nothing", None, None, None)),
 ])
 def test_split_path(path: str, parts: tuple[str | None, ...]) -> None:
     assert split_path(path) == parts
 
 
-@pytest.mark.parametrize("path", ["v1/a", "/v1/a//o", "/v1//c"])
-def test_split_path_rejects(path: str) -> None:
-    with pytest.raises(HTTPPreconditionFailed):
+@pytest.mark.parametrize("path", ["v1/a", "/v1/a//o", "/v1//c", "/", "//v1/a", "/v1///o",
+                                  "/v1//c/o"])
+def test_split_path_empty_parts_are_404(path: str) -> None:
+    """An empty segment before the last one: Swift's split_path ValueError, a 404."""
+    with pytest.raises(HTTPNotFound):
         split_path(path)
 
 
@@ -127,6 +131,20 @@ def test_body_streams_and_limits() -> None:
     gone = receiver([{"type": "http.request", "body": b"x", "more_body": True},
                      {"type": "http.disconnect"}])
     req = Request.from_scope(scope(b"/v1/a/c/o"), gone)
+    with pytest.raises(HTTPClientDisconnect):
+        asyncio.run(req.read_body(10))
+
+
+def test_a_body_that_broke_off_is_499() -> None:
+    """The server saw the framing break (``http1.BODY_ERROR``): what arrived is not the
+    whole body, so reading it to the end fails instead of storing a truncated object."""
+    broken = scope(b"/v1/a/c/o")
+    broken[BODY_ERROR] = "Invalid character in chunk size"
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"part", "more_body": False}
+
+    req = Request.from_scope(broken, receive)
     with pytest.raises(HTTPClientDisconnect):
         asyncio.run(req.read_body(10))
 

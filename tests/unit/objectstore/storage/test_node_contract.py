@@ -406,6 +406,7 @@ async def test_container_lifecycle(node: StorageNode) -> None:
     )
     info = await node.head_container(DEV, PART, "a", "c")
     assert info.metadata == {"X-Container-Read": ".r:*"}
+    assert info.put_timestamp == ts(3)  # a POST moves Last-Modified, as in Swift
     await node.delete_container(DEV, PART, "a", "c", timestamp=ts(4))
     with pytest.raises(ContainerNotFound) as caught:
         await node.head_container(DEV, PART, "a", "c")

@@ -14,7 +14,14 @@ from pocketstack.objectstore.exceptions import (
     error_for_status,
 )
 from pocketstack.objectstore.proxy import acl, checks, listing
-from pocketstack.objectstore.proxy.auth import ACCOUNT_ACL_META, is_owner
+from pocketstack.objectstore.proxy.auth import (
+    ACCOUNT_ACL_META,
+    PROJECT_DOMAIN_HEADER,
+    PROJECT_DOMAIN_META,
+    is_owner,
+    project_domain_meta,
+    remember_account,
+)
 from pocketstack.objectstore.proxy.context import ProxyContext
 from pocketstack.objectstore.proxy.controllers.base import (
     account_info,
@@ -44,8 +51,7 @@ async def _authorize(ctx: ProxyContext, req: Request, *, fresh: bool = False
                      ) -> AccountInfo | None:
     account = req.account or ""
     info = await account_info(ctx, account, fresh=fresh)
-    if info is not None:
-        req.state["account_acl"] = info.metadata.get(ACCOUNT_ACL_META, "")
+    remember_account(req, info)
     assert req.authorize is not None
     await req.authorize(req)
     return info
@@ -86,9 +92,11 @@ async def _list(ctx: ProxyContext, req: Request, params: listing.ListingParams
         if isinstance(entry, Subdir):
             rows.append(listing.SubdirRow(subdir=entry.name))
         else:
+            policy = ctx.policies.by_index.get(entry.storage_policy_index)
             rows.append(listing.ContainerRow(
                 name=entry.name, count=entry.object_count, bytes=entry.bytes_used,
-                last_modified=entry.put_timestamp.isoformat))
+                last_modified=entry.put_timestamp.isoformat,
+                storage_policy=policy.name if policy is not None else None))
     return outcome.value.info, rows
 
 
@@ -110,21 +118,38 @@ def account_headers(ctx: ProxyContext, info: AccountInfo | None, *, owner: bool
         headers[prefix + "Object-Count"] = str(stats.object_count)
         headers[prefix + "Bytes-Used"] = str(stats.bytes_used)
     headers.update(user_metadata(info.metadata, "account"))
-    if owner and info.metadata.get(ACCOUNT_ACL_META):
-        headers["X-Account-Access-Control"] = info.metadata[ACCOUNT_ACL_META]
+    if info.metadata.get(PROJECT_DOMAIN_META):
+        headers[PROJECT_DOMAIN_HEADER] = info.metadata[PROJECT_DOMAIN_META]
+    stored_acl = _shown_account_acl(info.metadata.get(ACCOUNT_ACL_META, ""))
+    if owner and stored_acl:
+        headers["X-Account-Access-Control"] = stored_acl
     return headers
 
 
+def _shown_account_acl(stored: str) -> str | None:
+    """The stored ACL as owners see it: nothing for an empty one (``{}``), as Swift's
+    ``add_acls_from_sys_metadata``."""
+    try:
+        parsed = acl.parse_account_acl(stored) if stored else None
+    except acl.AccountAclError:
+        return None
+    return None if parsed is None or parsed.is_empty else acl.format_account_acl(parsed)
+
+
 async def post(ctx: ProxyContext, req: Request) -> Response:
-    await _authorize(ctx, req)
+    info = await _authorize(ctx, req, fresh=True)
     metadata = entity_metadata(req, "account")
     checks.metadata(ctx, req, "account")
+    checks.metadata_total(ctx, info.metadata if info else {}, metadata, "account")
     if "x-account-access-control" in req.headers:
         if not is_owner(req):
             raise HTTPForbidden()
         metadata[ACCOUNT_ACL_META] = _clean_account_acl(req.headers["x-account-access-control"])
+    domain = project_domain_meta(ctx.settings, req, info)
+    metadata.update(domain)
     account = req.account or ""
-    await ensure_account(ctx, account)
+    if info is None:
+        await ensure_account(ctx, account, metadata=domain)
     ring = ctx.account_ring
     part = ring.get_part(account)
     timestamp = Timestamp.now()
@@ -143,15 +168,17 @@ def _clean_account_acl(value: str) -> str:
     return acl.format_account_acl(acl.parse_account_acl(value))
 
 
-async def ensure_account(ctx: ProxyContext, account: str) -> None:
-    """Create the account on first use (idempotent: an existing account is left as is)."""
+async def ensure_account(ctx: ProxyContext, account: str, *,
+                         metadata: dict[str, str] | None = None) -> None:
+    """Create the account on first use, with ``metadata`` (idempotent: an existing account
+    is left as is)."""
     if await account_info(ctx, account) is not None:
         return
     ring = ctx.account_ring
     part = ring.get_part(account)
     timestamp = Timestamp.now()
     outcomes = await write_all(ctx, ring, part, lambda node, dev: node.put_account(
-        dev, part, account, timestamp=timestamp), success=201)
+        dev, part, account, timestamp=timestamp, metadata=metadata), success=201)
     forget_account(ctx, account)
     status = best_status([o.status for o in outcomes], ring.replica_count)
     if status // 100 != 2 and status != 409:

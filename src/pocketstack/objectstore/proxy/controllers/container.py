@@ -14,7 +14,7 @@ from pocketstack.objectstore.exceptions import (
     error_for_status,
 )
 from pocketstack.objectstore.proxy import acl, checks, listing
-from pocketstack.objectstore.proxy.auth import ACCOUNT_ACL_META, is_owner
+from pocketstack.objectstore.proxy.auth import is_owner, project_domain_meta, remember_account
 from pocketstack.objectstore.proxy.context import Policy, ProxyContext
 from pocketstack.objectstore.proxy.controllers.account import ensure_account
 from pocketstack.objectstore.proxy.controllers.base import (
@@ -33,7 +33,7 @@ from pocketstack.objectstore.proxy.metadata import (
 )
 from pocketstack.objectstore.proxy.quorum import best_status
 from pocketstack.objectstore.proxy.request import Request, Response
-from pocketstack.objectstore.storage.types import ContainerInfo, Subdir
+from pocketstack.objectstore.storage.types import AccountInfo, ContainerInfo, Subdir
 from pocketstack.objectstore.timestamp import Timestamp
 
 ALLOW = "DELETE, GET, HEAD, POST, PUT"
@@ -47,16 +47,18 @@ async def handle(ctx: ProxyContext, req: Request) -> Response:
     return await handler(ctx, req)
 
 
-async def authorize(ctx: ProxyContext, req: Request, info: ContainerInfo | None) -> None:
-    """Run the deferred authorization with the account and container ACLs at hand."""
+async def authorize(ctx: ProxyContext, req: Request, info: ContainerInfo | None
+                    ) -> AccountInfo | None:
+    """Run the deferred authorization with the account and container ACLs at hand; the
+    account's info (None: it does not exist yet)."""
     account = await account_info(ctx, req.account or "")
-    if account is not None:
-        req.state["account_acl"] = account.metadata.get(ACCOUNT_ACL_META, "")
+    remember_account(req, account)
     if info is not None:
         req.state["read_acl"] = info.metadata.get("X-Container-Read", "")
         req.state["write_acl"] = info.metadata.get("X-Container-Write", "")
     assert req.authorize is not None
     await req.authorize(req)
+    return account
 
 
 # -- reads -------------------------------------------------------------------------------------
@@ -135,7 +137,7 @@ def _metadata(ctx: ProxyContext, req: Request) -> dict[str, str]:
 
 def _policy(ctx: ProxyContext, req: Request) -> Policy | None:
     name = req.headers.get("x-storage-policy")
-    if name is None:
+    if not name:  # absent or empty: the default policy (or the container's own)
         return None
     policy = ctx.policies.by_name(name)
     if policy is None:
@@ -149,11 +151,14 @@ async def put(ctx: ProxyContext, req: Request) -> Response:
     metadata = _metadata(ctx, req)
     policy = _policy(ctx, req)
     existing = await container_info(ctx, account, container)
-    await authorize(ctx, req, existing)
+    account_meta = await authorize(ctx, req, existing)
+    checks.metadata_total(ctx, existing.metadata if existing else {}, metadata, "container")
     if existing is not None and policy is not None and \
             existing.storage_policy_index != policy.index:
         raise HTTPConflict("Container already exists with a different storage policy")
-    await ensure_account(ctx, account)
+    if account_meta is None:
+        await ensure_account(ctx, account,
+                             metadata=project_domain_meta(ctx.settings, req, None))
     index = policy.index if policy else (existing.storage_policy_index if existing
                                          else ctx.policies.default.index)
     ring = ctx.container_ring
@@ -174,10 +179,11 @@ async def put(ctx: ProxyContext, req: Request) -> Response:
 async def post(ctx: ProxyContext, req: Request) -> Response:
     account, container = req.account or "", req.container or ""
     metadata = _metadata(ctx, req)
-    info = await container_info(ctx, account, container)
+    info = await container_info(ctx, account, container, fresh=True)
     await authorize(ctx, req, info)
     if info is None:
         raise HTTPNotFound()
+    checks.metadata_total(ctx, info.metadata, metadata, "container")
     ring = ctx.container_ring
     part = ring.get_part(account, container)
     timestamp = Timestamp.now()

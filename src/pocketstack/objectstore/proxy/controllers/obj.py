@@ -12,7 +12,9 @@ from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 
 from pocketstack.objectstore.exceptions import (
+    HTTPBadRequest,
     HTTPNotFound,
+    HTTPPreconditionFailed,
     HTTPRequestedRangeNotSatisfiable,
     SwiftError,
     error_for_status,
@@ -34,7 +36,7 @@ from pocketstack.objectstore.proxy.controllers.base import (
 from pocketstack.objectstore.proxy.metadata import OBJECT_STORED, entity_metadata
 from pocketstack.objectstore.proxy.nodes import Target
 from pocketstack.objectstore.proxy.quorum import best_status
-from pocketstack.objectstore.proxy.request import Request, Response
+from pocketstack.objectstore.proxy.request import Request, Response, wsgi_to_str
 from pocketstack.objectstore.storage.exceptions import DiskFileDeleted, RangeNotSatisfiable
 from pocketstack.objectstore.storage.node import StorageNode
 from pocketstack.objectstore.storage.types import (
@@ -79,8 +81,13 @@ async def get_or_head(ctx: ProxyContext, req: Request) -> Response:
     if req.method == "HEAD":
         info = await _newest_or_first(ctx, here, newest=newest)
         return _head_response(req, info)
-    floor = (await _newest_or_first(ctx, here, newest=True)).last_modified if newest else None
-    return await _get(ctx, req, here, floor)
+    floor = await newest_floor(ctx, here) if newest else None
+    return (await read_object(ctx, req, here, floor))[1]
+
+
+async def newest_floor(ctx: ProxyContext, here: Located) -> Timestamp:
+    """The newest replica's Last-Modified: what an X-Newest read must not go below."""
+    return (await _newest_or_first(ctx, here, newest=True)).last_modified
 
 
 async def _newest_or_first(ctx: ProxyContext, here: Located, *, newest: bool) -> ObjectInfo:
@@ -154,8 +161,11 @@ def _deleted_at(outcomes: list[Outcome]) -> Timestamp | None:
     return max(stamps, default=None)
 
 
-async def _get(ctx: ProxyContext, req: Request, here: Located, floor: Timestamp | None
-               ) -> Response:
+async def read_object(ctx: ProxyContext, req: Request, here: Located,
+                      floor: Timestamp | None) -> tuple[ObjectInfo, Response]:
+    """A GET of the object as ``req`` asks for it (Range, If-* conditions): its info and
+    the response, 200, 206, 304 or 412 (416 raises); ``floor``: the X-Newest timestamp.
+    Server-side copy reads its source with this too, as Swift's copy middleware does."""
     header = req.headers.get("range")
     try:
         info, body = await _open(ctx, here, _storage_ranges(header), floor)
@@ -165,16 +175,16 @@ async def _get(ctx: ProxyContext, req: Request, here: Located, floor: Timestamp 
                                              float(info.last_modified))
     if status is not None:
         await body.aclose()
-        return Response(status, _conditional_headers(object_headers(info)))
+        return info, Response(status, object_headers(info))
     try:
         ranges = byte_ranges.parse_range(header, info.content_length)
     except byte_ranges.RangeNotSatisfiable as exc:
         await body.aclose()
-        raise _unsatisfiable(exc.length) from exc
+        raise _unsatisfiable(info) from exc
     if (ranges or None) != (body.ranges or None):
         await body.aclose()  # Swift's rules (egregious, empty body) differ: read again
         info, body = await _open(ctx, here, list(ranges) if ranges else None, floor)
-    return _object_response(info, body)
+    return info, _object_response(info, body)
 
 
 def _storage_ranges(header: str | None) -> list[ByteRange] | None:
@@ -191,8 +201,12 @@ def _storage_ranges(header: str | None) -> list[ByteRange] | None:
     return out
 
 
-def _unsatisfiable(length: int) -> SwiftError:
-    return HTTPRequestedRangeNotSatisfiable(headers={"Content-Range": f"bytes */{length}"})
+def _unsatisfiable(info: ObjectInfo) -> SwiftError:
+    """416 with the object's headers (ETag, Last-Modified, metadata...), as Swift's object
+    server answers it, and Swift's HTML body."""
+    headers = {k: v for k, v in object_headers(info).items() if k != "Content-Type"}
+    headers["Content-Range"] = f"bytes */{info.content_length}"
+    return HTTPRequestedRangeNotSatisfiable(headers=headers)
 
 
 def _object_response(info: ObjectInfo, body: ObjectBody) -> Response:
@@ -230,18 +244,12 @@ class _RangeSplitter:
             yield piece
 
 
-def _conditional_headers(headers: dict[str, str]) -> dict[str, str]:
-    kept = ("ETag", "Last-Modified", "X-Timestamp", "Content-Type")
-    return {k: v for k, v in headers.items()
-            if k in kept or k.lower().startswith("x-object-meta-")}
-
-
 def _head_response(req: Request, info: ObjectInfo) -> Response:
     headers = object_headers(info)
     status = byte_ranges.evaluate_conditions(req.method, req.headers, info.etag,
                                              float(info.last_modified))
-    if status is not None:
-        return Response(status, _conditional_headers(headers))
+    if status is not None:  # 304/412 keep every header of the object, as Swift's
+        return Response(status, headers)
     return Response(200, headers, None, content_length=info.content_length)
 
 
@@ -285,6 +293,9 @@ async def post(ctx: ProxyContext, req: Request) -> Response:
 
 async def delete(ctx: ProxyContext, req: Request) -> Response:
     here = await locate(ctx, req)
+    if_delete_at = _if_delete_at(req)
+    if if_delete_at is not None:
+        await _check_delete_at(ctx, here, if_delete_at)
     timestamp = Timestamp.now()
     ring = here.policy.ring
     outcomes = await write_all(ctx, ring, here.part, lambda node, dev: node.delete_object(
@@ -302,6 +313,25 @@ async def delete(ctx: ProxyContext, req: Request) -> Response:
     return Response(204, {"Content-Type": "text/html; charset=UTF-8"})
 
 
+def _if_delete_at(req: Request) -> Timestamp | None:
+    """``X-If-Delete-At`` (the expirer's guard): 400 unless it is a timestamp."""
+    value = req.headers.get("x-if-delete-at")
+    if value is None:
+        return None
+    try:
+        return Timestamp(value)
+    except ValueError as exc:
+        raise HTTPBadRequest("Bad X-If-Delete-At header value") from exc
+
+
+async def _check_delete_at(ctx: ProxyContext, here: Located, wanted: Timestamp) -> None:
+    """Delete only the object that expires at ``wanted``: 404 when there is none, 412 when
+    its X-Delete-At differs, as Swift's object server."""
+    info = await _newest_or_first(ctx, here, newest=False)
+    if Timestamp(info.delete_at or 0) != wanted:
+        raise HTTPPreconditionFailed("X-If-Delete-At and X-Delete-At do not match")
+
+
 # -- container updates -------------------------------------------------------------------------
 async def update_containers(ctx: ProxyContext, here: Located, timestamp: Timestamp,
                             written: list[Outcome], *, info: ObjectInfo | None = None,
@@ -314,7 +344,7 @@ async def update_containers(ctx: ProxyContext, here: Located, timestamp: Timesta
     update = ContainerUpdate(
         account=here.account, container=here.container, obj=here.obj, timestamp=timestamp,
         size=0 if deleted or info is None else info.content_length,
-        content_type="" if deleted or info is None else info.content_type,
+        content_type="" if deleted or info is None else wsgi_to_str(info.content_type),
         etag="" if deleted or info is None else info.etag, deleted=deleted,
         policy_index=here.policy.index)
     ring = ctx.container_ring

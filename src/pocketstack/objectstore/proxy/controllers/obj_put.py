@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Iterator
+from dataclasses import replace
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote_to_bytes
 
+from pocketstack.objectstore import constraints
 from pocketstack.objectstore.exceptions import (
     HTTPBadRequest,
-    HTTPNotFound,
     HTTPPreconditionFailed,
     HTTPUnprocessableEntity,
     SwiftError,
@@ -29,10 +30,12 @@ from pocketstack.objectstore.proxy.controllers.base import HANDOFF_STATUSES, Out
 from pocketstack.objectstore.proxy.controllers.obj import (
     Located,
     locate,
+    newest_floor,
     object_headers,
+    read_object,
     update_containers,
 )
-from pocketstack.objectstore.proxy.metadata import OBJECT_STORED, entity_metadata
+from pocketstack.objectstore.proxy.metadata import OBJECT_STORED, entity_metadata, title
 from pocketstack.objectstore.proxy.nodes import Target
 from pocketstack.objectstore.proxy.quorum import quorum_size
 from pocketstack.objectstore.proxy.request import Request, Response
@@ -47,9 +50,8 @@ COPY_HEADERS_SKIPPED = frozenset({"x-timestamp", "etag", "content-length", "last
 
 async def put(ctx: ProxyContext, req: Request) -> Response:
     if "x-copy-from" in req.headers:
-        source = _split_source(req.headers["x-copy-from"])
-        account = req.headers.get("x-copy-from-account", req.account or "")
-        return await _copy(ctx, req, (account, *source), req)
+        account = _account_header(ctx, req, "x-copy-from-account")
+        return await _copy(ctx, req, (account, *_path_header(req, "x-copy-from")), req)
     checks.object_name(ctx, req.obj or "")
     length = checks.object_creation(ctx, req)
     byte_ranges.check_put_if_none_match(req.headers)
@@ -166,50 +168,62 @@ def _write_failure(outcomes: list[Outcome]) -> Exception:
 
 
 # -- copy ---------------------------------------------------------------------------------------
-def _split_source(value: str) -> tuple[str, str]:
-    path = unquote(value).lstrip("/")
-    container, _, obj = path.partition("/")
-    if not container or not obj:
-        raise HTTPPreconditionFailed("X-Copy-From header must be of the form "
+def _path_header(req: Request, name: str) -> tuple[str, str]:
+    """(container, object) of a copy header (``X-Copy-From``, ``Destination``), as Swift's
+    ``check_path_header``: percent-decoded UTF-8, one leading slash optional, 412 unless
+    both parts are there."""
+    raw = unquote_to_bytes(req.headers[name].encode("latin-1"))
+    path = constraints.decode_utf8(raw)
+    if path is None:
+        raise HTTPPreconditionFailed("Invalid UTF8 or contains NULL")
+    segments = (path if path.startswith("/") else "/" + path).split("/", 2)
+    if len(segments) < 3 or not segments[1] or not segments[2]:
+        raise HTTPPreconditionFailed(f"{title(name)} header must be of the form "
                                      "<container name>/<object name>")
-    return container, obj
+    return segments[1], segments[2]
+
+
+def _account_header(ctx: ProxyContext, req: Request, name: str) -> str:
+    """The account a copy header names (percent-decoded; 412 when empty or with a
+    slash), or the request's own."""
+    value = req.headers.get(name)
+    if value is None:
+        return req.account or ""
+    return checks.account_name(ctx, unquote_to_bytes(value.encode("latin-1")))
 
 
 async def copy(ctx: ProxyContext, req: Request) -> Response:
-    destination = req.headers.get("destination")
-    if not destination:
-        raise HTTPPreconditionFailed("You must provide a Destination header")
-    dest_container, dest_obj = _split_source(destination)
-    dest_account = req.headers.get("destination-account", req.account or "")
-    put_req = _retarget(req, dest_account, dest_container, dest_obj)
+    if not req.headers.get("destination"):
+        raise HTTPPreconditionFailed("Destination header required")
+    dest_account = _account_header(ctx, req, "destination-account")
+    dest_container, dest_obj = _path_header(req, "destination")
+    put_req = replace(req, method="PUT", account=dest_account, container=dest_container,
+                      obj=dest_obj, path=f"/{req.version}/{dest_account}/{dest_container}/"
+                      f"{dest_obj}", state={})
     return await _copy(ctx, put_req, (req.account or "", req.container or "", req.obj or ""),
                        req)
 
 
-def _retarget(req: Request, account: str, container: str, obj: str) -> Request:
-    from dataclasses import replace
-
-    return replace(req, method="PUT", account=account, container=container, obj=obj,
-                   path=f"/{req.version}/{account}/{container}/{obj}", state={})
-
-
 async def _copy(ctx: ProxyContext, dest_req: Request, source: tuple[str, str, str],
                 orig: Request) -> Response:
-    from dataclasses import replace
-
+    """Read the source as the client's GET would (Range, If-* and X-Newest, as Swift's
+    copy middleware: a ranged copy copies the range) and write it to the destination."""
     src_account, src_container, src_obj = source
     src_req = replace(orig, method="GET", account=src_account, container=src_container,
                       obj=src_obj, state={})
     src_here = await locate(ctx, src_req)
-    info, body = await _open_source(ctx, src_here)
+    info, src = await read_object(ctx, src_req, src_here, await newest_floor(ctx, src_here))
+    if src.status >= 300:
+        return src  # 304/412: the source's answer
     try:
         checks.object_name(ctx, dest_req.obj or "")
-        metadata = _copy_metadata(ctx, dest_req, info)
+        metadata = _copy_metadata(ctx, dest_req, info, src.headers["Content-Type"])
         dest_here = await locate(ctx, dest_req)
-        new_info, _ = await write_object(ctx, dest_here, metadata, _iterate(body),
-                                         info.content_length)
+        new_info, _ = await write_object(ctx, dest_here, metadata, _iterate(src.body),
+                                         src.content_length)
     finally:
-        await body.aclose()
+        if src.on_close is not None:
+            await src.on_close()
     response = _created(new_info)
     response.headers.update({
         "X-Copied-From": quote(f"{src_container}/{src_obj}"),
@@ -218,28 +232,20 @@ async def _copy(ctx: ProxyContext, dest_req: Request, source: tuple[str, str, st
     return response
 
 
-async def _open_source(ctx: ProxyContext, here: Located) -> tuple[ObjectInfo, Any]:
-    for target in ctx.nodes.node_iter(here.policy.ring, here.part):
-        outcome = await call(ctx, target, lambda node, dev: node.get_object(
-            dev, here.part, here.account, here.container, here.obj, policy=here.policy.index))
-        if outcome.ok:
-            return outcome.value  # type: ignore[no-any-return]
-    raise HTTPNotFound()
-
-
 async def _iterate(body: Any) -> AsyncIterator[bytes]:
     async for chunk in body:
         yield chunk
 
 
-def _copy_metadata(ctx: ProxyContext, req: Request, source: ObjectInfo) -> dict[str, str]:
+def _copy_metadata(ctx: ProxyContext, req: Request, source: ObjectInfo, content_type: str
+                   ) -> dict[str, str]:
     fresh = checks.true(req.headers.get("x-fresh-metadata"))
     metadata: dict[str, str] = {}
     if not fresh:
         metadata.update({k: v for k, v in object_headers(source).items()
                          if k.lower().startswith("x-object-meta-")
                          or k.lower() in OBJECT_STORED})
-    metadata["Content-Type"] = source.content_type
+    metadata["Content-Type"] = content_type  # the source's (multipart for several ranges)
     metadata.pop("X-Delete-At", None)
     update = {k: v for k, v in entity_metadata(req, "object", stored=OBJECT_STORED).items()}
     for key, value in update.items():

@@ -1,0 +1,165 @@
+"""HTTP/1.1 on the wire as Swift's (eventlet) server speaks it, on uvicorn's httptools protocol.
+
+Swift clients, and Swift's functional tests, rely on four things uvicorn does otherwise:
+
+- **Raw bytes in the request target, any method.** Clients may send names unquoted
+  (``PUT /v1/AUTH_p/c/\\xe2\\x98\\x83``, even invalid UTF-8 to get Swift's 412), and any
+  method token (Swift answers ``LICK`` with 405); llhttp rejects both with a 400 before the
+  app sees them. `SwiftHttpProtocol` percent-encodes the bytes llhttp refuses (above 0x7E,
+  controls, ``#``) in each request line before parsing, which keeps the path's meaning
+  (the proxy percent-decodes it anyway), and parses an unusual method as ``GET``, giving
+  the app the real one.
+- **Title-Cased header names** (``X-Object-Meta-Color``, ``Etag``), as swob sends them;
+  uvicorn writes every name lower-cased. The response head is rewritten on its way out.
+- **A response that comes before the request's body** (411 for a PUT without a length,
+  whose body then reads as a malformed next request; 501 for ``Transfer-Encoding:
+  gzip,chunked``, whose body is not chunked): eventlet answers the request, then the
+  garbage; uvicorn's parser fails first and its 400 overtakes the answer. Here a parse
+  error while a request is in flight lets that request be answered, then closes the
+  connection; if the error broke its body off, the body ends there with `BODY_ERROR` set
+  in the scope, so that a reader does not take it for a complete body (the proxy answers
+  499, as Swift does for a chunked body that breaks off).
+- **Connection: keep-alive** is echoed to a client that asked for it (`echo_keep_alive`,
+  an ASGI middleware, since it needs the request's headers).
+
+Only request lines that start a read are rewritten: a pipelined request line that
+arrives in the same read as the end of the previous request is parsed as sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+BODY_ERROR = "pocketstack.body_error"
+METHOD = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ")
+PARSED_METHODS = frozenset({b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"COPY"})
+REFUSED = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\xff#]")
+HEAD_END = b"\r\n\r\n"
+
+
+def quote_request_line(data: bytes) -> tuple[bytes, bool]:
+    """``data`` with the bytes llhttp refuses percent-encoded up to the end of the request
+    line; whether the line goes on past ``data``."""
+    end = data.find(b"\n")
+    line, rest = (data, b"") if end < 0 else (data[:end + 1], data[end + 1:])
+    return REFUSED.sub(lambda m: b"%%%02X" % m.group()[0], line) + rest, end < 0
+
+
+def stand_in_method(data: bytes) -> tuple[bytes, str | None]:
+    """A request line with a method llhttp may not take (or treats specially, as CONNECT)
+    rewritten to ``GET``; the real method, or None if it is left as is."""
+    match = METHOD.match(data)
+    if match is None or match.group(1) in PARSED_METHODS:
+        return data, None
+    return b"GET" + data[match.end(1):], match.group(1).decode("ascii")
+
+
+def title_case_head(data: bytes) -> bytes:
+    """A response head (and whatever follows it) with Title-Cased header names; a
+    ``Connection: close`` wins over an echoed keep-alive."""
+    head, sep, rest = data.partition(HEAD_END)
+    status, *lines = head.split(b"\r\n")
+    fields = [(name.strip().title(), value) for name, _, value in
+              (line.partition(b":") for line in lines)]
+    if any(n == b"Connection" and b"close" in v.lower() for n, v in fields):
+        fields = [(n, v) for n, v in fields
+                  if not (n == b"Connection" and b"keep-alive" in v.lower())]
+    out = [status, *(name + b":" + value for name, value in fields)]
+    return b"\r\n".join(out) + sep + rest
+
+
+class _Heads:
+    """The connection's transport, Title-Casing the head of each response it writes."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self.head_pending = True
+
+    def write(self, data: bytes) -> None:
+        if self.head_pending and data.startswith(b"HTTP/1.1 ") and \
+                not data.startswith(b"HTTP/1.1 100 "):
+            self.head_pending = False
+            data = title_case_head(data)
+        self._transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class SwiftHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with eventlet's manners (see the module docstring)."""
+
+    _at_line_start = True   # the next bytes begin or continue a request line
+    _line_open = False      # ... continue it
+    _between = True         # the last request was parsed to its end
+    _method: str | None = None  # the real method of the request line parsed as GET
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._heads = _Heads(transport)
+        super().connection_made(self._heads)  # type: ignore[arg-type]
+
+    def data_received(self, data: bytes) -> None:
+        self._line_open = self._at_line_start and self._line_open
+        if self._at_line_start:
+            if not self._line_open:
+                data, self._method = stand_in_method(data)
+            data, self._line_open = quote_request_line(data)
+        super().data_received(data)
+        self._at_line_start = self._line_open or self._between
+
+    def on_headers_complete(self) -> None:
+        method, self._method = self._method, None
+        super().on_headers_complete()  # the app's task starts later, on the loop
+        if method is not None:
+            self.scope["method"] = method
+
+    def on_message_begin(self) -> None:
+        self._between = False
+        super().on_message_begin()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._between = True
+
+    def on_response_complete(self) -> None:
+        self._heads.head_pending = True
+        super().on_response_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete:
+            super().send_400_response(msg)
+            return
+        cycle.keep_alive = False  # answer the request in flight first, then hang up
+        self.flow.pause_reading()
+        if cycle.more_body:  # its body broke off
+            cycle.scope[BODY_ERROR] = msg  # type: ignore[literal-required]
+            cycle.more_body = False
+            cycle.message_event.set()
+
+
+def echo_keep_alive(app: ASGIApp) -> ASGIApp:
+    """Answer ``Connection: keep-alive`` to an HTTP/1.1 client that sent it."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("http_version") != "1.1" or not any(
+                name == b"connection" and b"keep-alive" in value.lower()
+                for name, value in scope.get("headers", [])):
+            await app(scope, receive, send)
+            return
+
+        async def send_echo(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), (b"connection", b"keep-alive")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await app(scope, receive, send_echo)
+
+    return middleware
