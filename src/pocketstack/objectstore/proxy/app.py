@@ -2,7 +2,8 @@
 
 Pipeline, outermost first (as Swift's ``proxy-server.conf``):
 keep-alive echo → request id (``X-Trans-Id``) → errors (Swift bodies) → healthcheck → /info
-→ v1.0 auth → Keystone auth → CORS → the account / container / object controller. Serve it
+→ v1.0 auth → path checks → CORS → the feature pipeline (``pipeline.py``; Keystone auth is
+one of its steps, ``middleware/``) → the account / container / object controller. Serve it
 with ``http1.SwiftHttpProtocol`` (raw UTF-8 request targets, Title-Cased header names).
 """
 
@@ -25,11 +26,12 @@ from pocketstack.objectstore.exceptions import (
     render,
 )
 from pocketstack.objectstore.proxy import cors, v1auth
-from pocketstack.objectstore.proxy.auth import KeystoneAuth
 from pocketstack.objectstore.proxy.context import ProxyContext
 from pocketstack.objectstore.proxy.controllers import account, container, obj, obj_put
 from pocketstack.objectstore.proxy.http1 import echo_keep_alive
 from pocketstack.objectstore.proxy.info import swift_info
+from pocketstack.objectstore.proxy.middleware import build_stack
+from pocketstack.objectstore.proxy.pipeline import compose
 from pocketstack.objectstore.proxy.request import Request, Response
 from pocketstack.objectstore.storage.exceptions import StorageError
 
@@ -50,7 +52,8 @@ def trans_id() -> str:
 class ProxyApp:
     def __init__(self, ctx: ProxyContext) -> None:
         self.ctx = ctx
-        self.auth = KeystoneAuth(ctx)
+        self.stack = build_stack(ctx)
+        self.pipeline = compose(self.stack, self.core)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -78,7 +81,7 @@ class ProxyApp:
     def info(self, scope: Scope) -> Response:
         if scope["method"] not in ("GET", "HEAD", "OPTIONS"):
             raise HTTPMethodNotAllowed(headers={"Allow": "GET, HEAD, OPTIONS"})
-        body = json.dumps(swift_info(self.ctx)).encode()
+        body = json.dumps(swift_info(self.ctx, self.stack)).encode()
         return Response(200, {"Content-Type": "application/json; charset=utf-8"}, body)
 
     async def route(self, req: Request) -> Response:
@@ -89,16 +92,19 @@ class ProxyApp:
         constraints.check_account_name(req.account, limits=self.ctx.limits)
         if req.method == "OPTIONS":
             return await cors.preflight(self.ctx, req)
-        await self.auth.authenticate(req)
         self.ctx.reload_rings()
+        response = await self.pipeline(req)
+        return await cors.decorate(self.ctx, req, response)
+
+    async def core(self, req: Request) -> Response:
+        """The end of the pipeline: Swift's proxy server controllers."""
         if req.obj is not None:
             handler = OBJECT_HANDLERS.get(req.method, _object_not_allowed)
         elif req.container is not None:
             handler = container.handle
         else:
             handler = account.handle
-        response = await handler(self.ctx, req)
-        return await cors.decorate(self.ctx, req, response)
+        return await handler(self.ctx, req)
 
 
 def create_app(ctx: ProxyContext, *, access_log: bool = True) -> ASGIApp:

@@ -8,13 +8,20 @@ a client names an object with come back the same in listings.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+)
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, unquote_to_bytes
+from urllib.parse import parse_qsl, quote, unquote_to_bytes, urlencode
 
 from starlette.datastructures import Headers
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from pocketstack.common.http import request_id_of
 from pocketstack.identity.middleware import AuthContext
@@ -145,6 +152,52 @@ class Request:
 
     def header_items(self) -> Iterable[tuple[str, str]]:
         return self.headers.items()
+
+    def subrequest(self, method: str, path: str, *, headers: Mapping[str, str] | None = None,
+                   body: bytes | AsyncIterable[bytes] | None = None,
+                   query: Mapping[str, str] | None = None, source: str = "") -> Request:
+        """A request the proxy makes itself (Swift's ``make_subrequest``): the caller's
+        identity and deferred authorization, its own method, path (decoded ``/v1/a/c/o``),
+        headers, query and body. ``source`` names the feature that made it (logs, loops)."""
+        wire = [(k.lower().encode("latin-1"), _header_value(v))
+                for k, v in (headers or {}).items()]
+        if isinstance(body, bytes) and not any(k == b"content-length" for k, _ in wire):
+            wire.append((b"content-length", str(len(body)).encode()))
+        query = dict(query or {})
+        scope = {**self.scope, "method": method, "path": path, "headers": wire,
+                 "raw_path": quote(path.encode("utf-8"), safe="/").encode("ascii"),
+                 "query_string": urlencode(query).encode("ascii")}
+        version, account, container, obj = split_path(path)
+        return Request(scope=scope, receive=_receiver(body), method=method, path=path,
+                       version=version, account=account, container=container, obj=obj,
+                       query=query, headers=Headers(scope=scope), auth=self.auth,
+                       service_auth=self.service_auth, authorize=self.authorize,
+                       acl_groups=self.acl_groups, state={"swift_source": source})
+
+
+def _receiver(body: bytes | AsyncIterable[bytes] | None) -> Receive:
+    """An ASGI ``receive`` that hands out a sub-request's body."""
+    if body is None or isinstance(body, bytes):
+        sent = False
+
+        async def receive_once() -> Message:
+            nonlocal sent
+            if sent:
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": body or b"", "more_body": False}
+
+        return receive_once
+    chunks = aiter(body)
+
+    async def receive_stream() -> Message:
+        try:
+            chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return {"type": "http.request", "body": b"", "more_body": False}
+        return {"type": "http.request", "body": chunk, "more_body": True}
+
+    return receive_stream
 
 
 def _parse_query(raw: bytes) -> dict[str, str]:
