@@ -139,6 +139,34 @@ class ObjectStoreSettings(_Section):
         default_factory=_default_reseller_prefixes, description="Account prefixes served "
         "(reseller_prefix is always one): a project's operator owns <prefix><project id>; "
         "SERVICE_ accounts hold a service's data for a project and need its service token.")
+    # -- features (issue 4), Swift's middleware options with Swift's defaults --------------
+    slo_max_manifest_segments: int = Field(1000, ge=1, description="Segments a static "
+                                           "large object manifest may list.")
+    slo_max_manifest_size: int = Field(8 * 1024 * 1024, ge=1024, description="Largest "
+                                       "static large object manifest, in bytes.")
+    slo_min_segment_size: int = Field(1, ge=1, description="Smallest segment (but the "
+                                      "last) of a static large object, in bytes.")
+    dlo_max_get_time: int = Field(86400, ge=1, description="Seconds a dynamic large "
+                                  "object GET may run.")
+    tempurl_methods: list[str] = Field(
+        default_factory=lambda: ["GET", "HEAD", "PUT", "POST", "DELETE"],
+        description="Methods a TempURL may be signed for.")
+    tempurl_allowed_digests: list[str] = Field(
+        default_factory=lambda: ["sha1", "sha256", "sha512"],
+        description="HMAC digests TempURL and FormPost signatures may use.")
+    bulk_max_containers_per_extraction: int = Field(10000, ge=1, description="Containers "
+                                                    "one archive extraction may create.")
+    bulk_max_failed_extractions: int = Field(1000, ge=1, description="Failed files before "
+                                             "an extraction stops.")
+    bulk_max_deletes_per_request: int = Field(10000, ge=1, description="Paths one bulk "
+                                              "delete may name.")
+    bulk_max_failed_deletes: int = Field(1000, ge=1, description="Failed deletes before a "
+                                         "bulk delete stops.")
+    allow_versioned_writes: bool = Field(True, description="Serve legacy versioning "
+                                         "(X-Versions-Location, X-History-Location).")
+    allow_object_versioning: bool = Field(True, description="Serve object versioning "
+                                          "(X-Versions-Enabled, version ids).")
+    symloop_max: int = Field(2, ge=1, description="Symlinks a request may follow in a row.")
 
 
 def _default_disk_formats() -> list[str]:
