@@ -22,10 +22,11 @@ from pocketstack.objectstore.exceptions import (
     HTTPBadRequest,
     HTTPMethodNotAllowed,
     HTTPPreconditionFailed,
+    SwiftError,
     error_for_status,
     render,
 )
-from pocketstack.objectstore.proxy import cors, v1auth
+from pocketstack.objectstore.proxy import cors, gatekeeper, v1auth
 from pocketstack.objectstore.proxy.context import ProxyContext
 from pocketstack.objectstore.proxy.controllers import account, container, obj, obj_put
 from pocketstack.objectstore.proxy.http1 import echo_keep_alive
@@ -58,6 +59,7 @@ class ProxyApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
+        scope = gatekeeper.inbound(scope)  # sysmeta and backend headers: the proxy's own
         try:
             response = await self.dispatch(scope, receive)
         except constraints.ConstraintError as exc:
@@ -65,6 +67,10 @@ class ProxyApp:
                                    content_type=exc.content_type) from exc
         except StorageError as exc:  # an outcome no controller turned into a response
             raise error_for_status(exc.status) from exc
+        except SwiftError as exc:
+            exc.headers = gatekeeper.outbound(exc.headers)
+            raise
+        response.headers = gatekeeper.outbound(response.headers)
         await response.send(scope, send)
 
     async def dispatch(self, scope: Scope, receive: Receive) -> Response:

@@ -15,6 +15,13 @@ from pocketstack.objectstore.proxy.request import Request
 
 # Container headers stored as metadata besides X-Container-Meta-* (ACLs and features).
 CONTAINER_STORED = ("x-container-read", "x-container-write")
+# Swift's ``swift_owner_headers``: only the account's owners see them in responses or set
+# them in container PUT/POST (others' values are dropped silently, as Swift does).
+OWNER_HEADERS = frozenset({
+    "x-container-read", "x-container-write", "x-container-sync-key", "x-container-sync-to",
+    "x-account-meta-temp-url-key", "x-account-meta-temp-url-key-2",
+    "x-container-meta-temp-url-key", "x-container-meta-temp-url-key-2",
+    "x-account-access-control"})
 OBJECT_STORED = ("content-encoding", "content-disposition", "content-language",
                  "x-delete-at", "x-object-manifest", "x-static-large-object",
                  "cache-control", "expires")
@@ -38,10 +45,10 @@ def entity_metadata(req: Request, kind: str, *, stored: Iterable[str] = ()) -> d
         lower = name.lower()
         if lower.startswith(remove_prefix):
             out[title(meta_prefix + lower[len(remove_prefix):])] = ""
-        elif lower.startswith(meta_prefix) or lower in wanted:
+        elif lower.startswith((meta_prefix, sysmeta_prefix)) or lower in wanted:
+            # system metadata comes from the proxy's own sub-requests only: the gatekeeper
+            # (``gatekeeper.inbound``) removes it from every client request
             out[title(lower)] = value.strip(" \t")  # OWS only: \x85, \xa0 are UTF-8 bytes
-        elif lower.startswith(sysmeta_prefix):
-            continue  # system metadata is set by the proxy only, never by clients
     for name in wanted:
         removal = f"x-remove-{name.removeprefix('x-')}"
         if removal in req.headers:
@@ -59,3 +66,8 @@ def meta_items(metadata: Mapping[str, str], kind: str) -> dict[str, str]:
     """User metadata only, for the limits check (names without the prefix)."""
     prefix = f"x-{kind}-meta-"
     return {k[len(prefix):]: v for k, v in metadata.items() if k.lower().startswith(prefix)}
+
+
+def without_owner_headers(items: Mapping[str, str]) -> dict[str, str]:
+    """``items`` (headers or metadata) without the owners-only ones (``OWNER_HEADERS``)."""
+    return {k: v for k, v in items.items() if k.lower() not in OWNER_HEADERS}

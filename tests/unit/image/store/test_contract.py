@@ -1,6 +1,8 @@
 """The Store contract, run against every implementation: ``file`` is a FileStore in a temp
 dir; ``swift`` a SwiftStore talking over real sockets to this process's identity and object
-storage services (uvicorn), authenticated as the image service's user, as in a cloud."""
+storage services (uvicorn), authenticated as the image service's user, as in a cloud;
+``swift-segmented`` the same with 1 MiB segments, so that most blobs here are static large
+objects."""
 
 from __future__ import annotations
 
@@ -33,7 +35,9 @@ from pocketstack.image.store import (
 from pocketstack.objectstore import runtime as objectstore_runtime
 
 pytestmark = pytest.mark.anyio
-CAPABILITIES = {"file": {"reports_md5": False}, "swift": {"reports_md5": True}}
+CAPABILITIES = {"file": {"reports_md5": False}, "swift": {"reports_md5": True},
+                "swift-segmented": {"reports_md5": False}}
+SEGMENT = 1024 * 1024
 PASSWORD = "glance-secret"
 
 
@@ -99,27 +103,31 @@ async def running(cloud: Cloud) -> AsyncIterator[Cloud]:
     await asyncio.gather(*tasks)
 
 
-def swift_store(cloud: Cloud) -> SwiftStore:
+def swift_store(cloud: Cloud, **kw: int) -> SwiftStore:
     http = httpx.AsyncClient(timeout=30)
     credentials = ServiceCredentials(auth_url=f"http://127.0.0.1:{cloud.identity_port}/v3",
                                      user_name="glance", password=PASSWORD,
                                      project_name="service")
     auth = ServiceAuth(credentials, http, region="RegionOne")
-    return SwiftStore(auth, http, container="glance-test", chunk_size=65536)
+    return SwiftStore(auth, http, container="glance-test", chunk_size=65536, **kw)
 
 
-@pytest.fixture(params=["file", "swift"])
+@pytest.fixture(params=["file", "swift", "swift-segmented"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path, running: Cloud
                 ) -> AsyncIterator[Store]:
     if request.param == "file":
         made: Store = FileStore(tmp_path / "images", fsync=False, chunk_size=65536)
-    else:
+    elif request.param == "swift":
         made = swift_store(running)
+    else:
+        made = swift_store(running, segment_size=SEGMENT)
     yield made
     await made.close()
 
 
 def caps(store: Store) -> dict[str, bool]:
+    if isinstance(store, SwiftStore) and store.segment_size == SEGMENT:
+        return CAPABILITIES["swift-segmented"]
     return CAPABILITIES[store.kind]
 
 
@@ -204,3 +212,64 @@ async def test_swift_reauthenticates_on_401(running: Cloud) -> None:
     assert await read(store, stored.location) == b"data"
     await store.delete(stored.location)
     await store.close()
+
+
+# -- large images on the swift store (static large objects) ----------------------------------
+async def names(cloud: Cloud, store: SwiftStore, container: str) -> list[str]:
+    url = await store._url(container=container)
+    response = await store.http.get(url, params={"format": "json"},
+                                    headers={"X-Auth-Token": await store.auth.token()})
+    return [] if response.status_code == 404 else [e["name"] for e in response.json()]
+
+
+async def test_a_large_image_is_segments_and_a_manifest(running: Cloud) -> None:
+    store = swift_store(running, segment_size=SEGMENT)
+    stored = await store.put("big-1", source(DATA, size=50000))
+    segments = [n for n in await names(running, store, "glance-test_segments")
+                if n.startswith("big-1/")]
+    assert len(segments) == -(-len(DATA) // SEGMENT)  # 3 MiB + 256 bytes: 4 segments
+    head = await store._request("HEAD", await store._url("big-1"))
+    assert head.headers["x-static-large-object"] == "True"
+    assert int(head.headers["content-length"]) == len(DATA)
+    assert await read(store, stored.location) == DATA
+    boundary = SEGMENT - 3  # a range across two segments
+    assert await read(store, stored.location, offset=boundary, length=7) == \
+        DATA[boundary:boundary + 7]
+    await store.delete(stored.location)
+    assert not [n for n in await names(running, store, "glance-test_segments")
+                if n.startswith("big-1/")]
+    with pytest.raises(DataNotFound):
+        await store.open(stored.location)
+    await store.close()
+
+
+async def test_one_segment_exactly_stays_one_object(running: Cloud) -> None:
+    store = swift_store(running, segment_size=SEGMENT)
+    data = DATA[:SEGMENT]
+    stored = await store.put("big-2", source(data, size=100000))
+    assert stored.md5 == hashlib.md5(data).hexdigest()
+    head = await store._request("HEAD", await store._url("big-2"))
+    assert "x-static-large-object" not in head.headers
+    assert not [n for n in await names(running, store, "glance-test_segments")
+                if n.startswith("big-2/")]
+    await store.delete(stored.location)
+    await store.close()
+
+
+@pytest.mark.parametrize("fail_after", [SEGMENT, SEGMENT + 65536 * 3])
+async def test_a_large_upload_that_fails_leaves_nothing(running: Cloud, fail_after: int
+                                                       ) -> None:
+    store = swift_store(running, segment_size=SEGMENT)
+    image = f"big-fail-{fail_after}"
+    with pytest.raises(Boom):
+        await store.put(image, source(DATA, fail_after=fail_after))
+    with pytest.raises(DataNotFound):
+        await store.open(store.location_for(image))
+    assert not [n for n in await names(running, store, "glance-test_segments")
+                if n.startswith(f"{image}/")]
+    await store.close()
+
+
+def test_segment_size_is_checked() -> None:
+    with pytest.raises(ValueError):
+        SwiftStore(None, None, container="c", segment_size=0)

@@ -210,7 +210,9 @@ def test_adding_a_device_moves_about_its_fair_share(case: tuple[int, list[Slot]]
     new_parts = sum(row.count(new_id) for row in after)
     new_stats = next(s for s in builder.stats().devices if s.device.id == new_id)
     assert changed == result.parts_moved
-    assert new_parts >= 0.97 * new_stats.wanted - 2
+    # `target` is the share the placement plan grants once dispersion is honoured; on a crowded
+    # host it can sit below the pure-weight `wanted`, and the builder rightly stops there.
+    assert new_parts >= 0.97 * new_stats.target - 2
     assert changed <= 1.2 * new_parts + 2
     assert result.dispersion == 0.0
     assert_distinct_devices(builder.get_ring())

@@ -7,6 +7,8 @@ sees an empty account. PUT and DELETE are operator actions Swift disables by def
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pocketstack.objectstore.exceptions import (
     HTTPForbidden,
     HTTPMethodNotAllowed,
@@ -30,13 +32,18 @@ from pocketstack.objectstore.proxy.controllers.base import (
     summarize,
     write_all,
 )
-from pocketstack.objectstore.proxy.metadata import entity_metadata, user_metadata
+from pocketstack.objectstore.proxy.metadata import (
+    entity_metadata,
+    user_metadata,
+    without_owner_headers,
+)
 from pocketstack.objectstore.proxy.quorum import best_status
 from pocketstack.objectstore.proxy.request import Request, Response
 from pocketstack.objectstore.storage.types import AccountInfo, Subdir
 from pocketstack.objectstore.timestamp import Timestamp
 
 ALLOW = "GET, HEAD, POST"
+RESERVED_END = "\x00\U0010ffff"  # above every name of the reserved namespace
 
 
 async def handle(ctx: ProxyContext, req: Request) -> Response:
@@ -79,6 +86,8 @@ async def get_or_head(ctx: ProxyContext, req: Request) -> Response:
 async def _list(ctx: ProxyContext, req: Request, params: listing.ListingParams
                 ) -> tuple[AccountInfo, list[listing.ContainerRow | listing.SubdirRow]]:
     account = req.account or ""
+    if not checks.allows_reserved_names(req):
+        params = _without_reserved(params)
     ring = ctx.account_ring
     part = ring.get_part(account)
     outcome = await read_first(ctx, ring, part, lambda node, dev: node.list_containers(
@@ -98,6 +107,16 @@ async def _list(ctx: ProxyContext, req: Request, params: listing.ListingParams
                 last_modified=entry.put_timestamp.isoformat,
                 storage_policy=policy.name if policy is not None else None))
     return outcome.value.info, rows
+
+
+def _without_reserved(params: listing.ListingParams) -> listing.ListingParams:
+    """Listing bounds that skip the reserved namespace (names starting with NUL, e.g. the
+    hidden containers of object versioning): they sort before every other name, so a
+    marker past them all hides them without breaking pagination (Swift's account server
+    does the same with ``allow_reserved=False``)."""
+    if params.reverse:
+        return replace(params, end_marker=max(params.end_marker, RESERVED_END))
+    return replace(params, marker=max(params.marker, RESERVED_END))
 
 
 def account_headers(ctx: ProxyContext, info: AccountInfo | None, *, owner: bool
@@ -123,7 +142,7 @@ def account_headers(ctx: ProxyContext, info: AccountInfo | None, *, owner: bool
     stored_acl = _shown_account_acl(info.metadata.get(ACCOUNT_ACL_META, ""))
     if owner and stored_acl:
         headers["X-Account-Access-Control"] = stored_acl
-    return headers
+    return headers if owner else without_owner_headers(headers)
 
 
 def _shown_account_acl(stored: str) -> str | None:

@@ -58,19 +58,19 @@ async def call(ctx: ProxyContext, target: Target, op: Op, *, streaming: bool = F
                                        None if streaming else ctx.settings.node_timeout)
     except StorageError as exc:
         if exc.status >= 500:
-            ctx.nodes.error(target.device)
+            ctx.nodes.error(target.device, exc)
             LOG.warning("%s on %s: %s", exc.status, target.name, exc)
         return Outcome(target, exc.status, error=exc)
     except SwiftError as exc:  # the client's side failed (its body went away, too big)
         return Outcome(target, exc.status, error=exc)
     except TimeoutError as exc:
-        ctx.nodes.error(target.device)
+        ctx.nodes.error(target.device, exc)
         LOG.warning("timeout on %s", target.name)
         return Outcome(target, 503, error=exc)
     except (KeyboardInterrupt, SystemExit, asyncio.CancelledError):
         raise
     except Exception as exc:  # a replica's failure must not fail the request
-        ctx.nodes.error(target.device)
+        ctx.nodes.error(target.device, exc)
         LOG.exception("unexpected error on %s", target.name)
         return Outcome(target, 500, error=exc)
     return Outcome(target, success, value=value)

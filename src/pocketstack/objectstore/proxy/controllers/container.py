@@ -6,6 +6,7 @@ account learns about it (for the account listing and stats) right after each cha
 
 from __future__ import annotations
 
+from pocketstack.objectstore.constraints import clean_content_type
 from pocketstack.objectstore.exceptions import (
     HTTPBadRequest,
     HTTPConflict,
@@ -30,6 +31,7 @@ from pocketstack.objectstore.proxy.metadata import (
     CONTAINER_STORED,
     entity_metadata,
     user_metadata,
+    without_owner_headers,
 )
 from pocketstack.objectstore.proxy.quorum import best_status
 from pocketstack.objectstore.proxy.request import Request, Response
@@ -99,10 +101,22 @@ async def _list(ctx: ProxyContext, req: Request, params: listing.ListingParams
         if isinstance(entry, Subdir):
             rows.append(listing.SubdirRow(subdir=entry.name))
         else:
+            content_type, size = _listed_size(entry.content_type, entry.size)
             rows.append(listing.ObjectRow(
-                name=entry.name, hash=entry.etag, bytes=entry.size,
-                content_type=entry.content_type, last_modified=entry.created_at.isoformat))
+                name=entry.name, hash=entry.etag, bytes=size,
+                content_type=content_type, last_modified=entry.created_at.isoformat))
     return outcome.value.info, rows
+
+
+def _listed_size(content_type: str, size: int) -> tuple[str, int]:
+    """A listed type without its ``;swift_bytes=N`` parameter, and N as the listed size
+    when present (a static large object lists its total size, while the container's
+    bytes used count its manifest: Swift's ``override_bytes_from_content_type``)."""
+    cleaned = clean_content_type(content_type)
+    if cleaned == content_type:
+        return content_type, size
+    value = content_type[len(cleaned) + 1:].strip().removeprefix("swift_bytes=")
+    return cleaned, int(value) if value.isdigit() else size
 
 
 def container_headers(ctx: ProxyContext, info: ContainerInfo, *, owner: bool
@@ -119,7 +133,7 @@ def container_headers(ctx: ProxyContext, info: ContainerInfo, *, owner: bool
         for name in ("X-Container-Read", "X-Container-Write"):
             if info.metadata.get(name):
                 headers[name] = info.metadata[name]
-    return headers
+    return headers if owner else without_owner_headers(headers)
 
 
 # -- writes ------------------------------------------------------------------------------------
@@ -147,11 +161,13 @@ def _policy(ctx: ProxyContext, req: Request) -> Policy | None:
 
 async def put(ctx: ProxyContext, req: Request) -> Response:
     account, container = req.account or "", req.container or ""
-    checks.container_name(ctx, container)
+    checks.container_name(ctx, container, req=req)
     metadata = _metadata(ctx, req)
     policy = _policy(ctx, req)
     existing = await container_info(ctx, account, container)
     account_meta = await authorize(ctx, req, existing)
+    if not is_owner(req):
+        metadata = without_owner_headers(metadata)
     checks.metadata_total(ctx, existing.metadata if existing else {}, metadata, "container")
     if existing is not None and policy is not None and \
             existing.storage_policy_index != policy.index:
@@ -183,6 +199,8 @@ async def post(ctx: ProxyContext, req: Request) -> Response:
     await authorize(ctx, req, info)
     if info is None:
         raise HTTPNotFound()
+    if not is_owner(req):
+        metadata = without_owner_headers(metadata)
     checks.metadata_total(ctx, info.metadata, metadata, "container")
     ring = ctx.container_ring
     part = ring.get_part(account, container)

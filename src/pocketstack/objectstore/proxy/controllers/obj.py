@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 
+from pocketstack.objectstore.constraints import clean_content_type
 from pocketstack.objectstore.exceptions import (
     HTTPBadRequest,
     HTTPNotFound,
@@ -47,6 +48,8 @@ from pocketstack.objectstore.storage.types import (
     ObjectInfo,
 )
 from pocketstack.objectstore.timestamp import Timestamp
+
+CONTAINER_UPDATE_OVERRIDE = "x-object-sysmeta-container-update-override-"
 
 
 @dataclass(frozen=True)
@@ -254,12 +257,15 @@ def _head_response(req: Request, info: ObjectInfo) -> Response:
 
 
 def object_headers(info: ObjectInfo) -> dict[str, str]:
-    headers = {"Content-Type": info.content_type, "ETag": info.etag,
+    """The object's response headers; system metadata included, for the feature
+    middlewares (the gatekeeper removes it before the response leaves the proxy)."""
+    headers = {"Content-Type": clean_content_type(info.content_type), "ETag": info.etag,
                "Last-Modified": info.last_modified.http_date,
                "X-Timestamp": info.last_modified.normal, "Accept-Ranges": "bytes"}
     for name, value in info.metadata.items():
         lower = name.lower()
-        if (lower.startswith("x-object-meta-") or lower in OBJECT_STORED) and value != "":
+        if (lower.startswith(("x-object-meta-", "x-object-sysmeta-")) or
+                lower in OBJECT_STORED) and value != "":
             headers[name] = value
     return headers
 
@@ -275,6 +281,8 @@ async def post(ctx: ProxyContext, req: Request) -> Response:
         metadata["X-Delete-At"] = str(delete_at)
     if "content-type" in req.headers:
         metadata["Content-Type"] = req.headers["content-type"]
+    else:
+        await _keep_content_type(ctx, here, metadata)
     timestamp = Timestamp.now()
     ring = here.policy.ring
     outcomes = await write_all(ctx, ring, here.part, lambda node, dev: node.post_object(
@@ -283,12 +291,28 @@ async def post(ctx: ProxyContext, req: Request) -> Response:
     status = summarize(outcomes, ring.replica_count)
     if status != 202:
         raise error_for_status(status)
-    if "Content-Type" in metadata:  # the listing shows the new type from now on
-        written = [o for o in outcomes if o.ok]
+    written = [o for o in outcomes if o.ok]
+    if "content-type" in req.headers:  # the listing shows the new type from now on
         await update_containers(ctx, here, timestamp, written, info=written[0].value)
     if delete_at is not None:
         await expiring.enqueue(ctx, here.account, here.container, here.obj, delete_at)
-    return Response(202, {"Content-Type": "text/html; charset=UTF-8"})
+    # the object's system metadata goes back, as Swift's object server answers a POST (a
+    # middleware learns what it posted to, e.g. a symlink; the gatekeeper removes it)
+    sysmeta = {k: v for k, v in written[0].value.metadata.items()
+               if k.lower().startswith("x-object-sysmeta-")}
+    return Response(202, {"Content-Type": "text/html; charset=UTF-8", **sysmeta})
+
+
+async def _keep_content_type(ctx: ProxyContext, here: Located,
+                             metadata: dict[str, str]) -> None:
+    """A POST without Content-Type keeps the object's current one, also when an earlier
+    POST set it (a POST's metadata replaces the previous POST's; Swift's object server
+    carries the current Content-Type over into the new .meta the same way)."""
+    try:
+        info = await _newest_or_first(ctx, here, newest=False)
+    except SwiftError:
+        return  # no object (the POST answers 404) or no replica to ask
+    metadata["Content-Type"] = info.content_type
 
 
 async def delete(ctx: ProxyContext, req: Request) -> Response:
@@ -341,11 +365,12 @@ async def update_containers(ctx: ProxyContext, here: Located, timestamp: Timesta
     becomes an async pending on the device of an object replica that was written (round
     robin), which the updater replays once the primary is back, as Swift's object servers
     and object-updater do."""
+    size, content_type, etag = 0, "", ""
+    if not deleted and info is not None:
+        size, content_type, etag = listing_values(info)
     update = ContainerUpdate(
         account=here.account, container=here.container, obj=here.obj, timestamp=timestamp,
-        size=0 if deleted or info is None else info.content_length,
-        content_type="" if deleted or info is None else wsgi_to_str(info.content_type),
-        etag="" if deleted or info is None else info.etag, deleted=deleted,
+        size=size, content_type=content_type, etag=etag, deleted=deleted,
         policy_index=here.policy.index)
     ring = ctx.container_ring
     part = ring.get_part(here.account, here.container)
@@ -357,9 +382,31 @@ async def update_containers(ctx: ProxyContext, here: Located, timestamp: Timesta
     ctx.dirty_containers.add((here.account, here.container))
 
 
+def listing_values(info: ObjectInfo) -> tuple[int, str, str]:
+    """(size, content type, etag) of the object's container listing entry: its own, unless
+    system metadata overrides them (``X-Object-Sysmeta-Container-Update-Override-Size``,
+    ``-Content-Type``, ``-Etag``: how a feature middleware shapes the listing of what it
+    stores, as Swift's object server applies them to its container updates)."""
+    size, content_type, etag = info.content_length, info.content_type, info.etag
+    for name, value in info.metadata.items():
+        key = name.lower()
+        if not key.startswith(CONTAINER_UPDATE_OVERRIDE):
+            continue
+        field = key[len(CONTAINER_UPDATE_OVERRIDE):]
+        if field == "etag":
+            etag = value
+        elif field == "content-type":
+            content_type = value
+        elif field == "size" and value.isdigit():
+            size = int(value)
+    return size, wsgi_to_str(content_type), etag
+
+
 async def _update_one(ctx: ProxyContext, part: int, update: ContainerUpdate,
                       target: Target, source: Target | None) -> None:
-    if target.node is not None:
+    # a primary that just failed (error-limited: a dead or hung host) is not waited for
+    # again: its update goes straight to an async pending
+    if target.node is not None and not ctx.nodes.limited(target.device):
         outcome = await call(ctx, target, lambda node, dev: node.update_container_listing(
             dev, part, update.account, update.container, update.obj,
             timestamp=update.timestamp, size=update.size, content_type=update.content_type,

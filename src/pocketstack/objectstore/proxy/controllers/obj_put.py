@@ -52,7 +52,7 @@ async def put(ctx: ProxyContext, req: Request) -> Response:
     if "x-copy-from" in req.headers:
         account = _account_header(ctx, req, "x-copy-from-account")
         return await _copy(ctx, req, (account, *_path_header(req, "x-copy-from")), req)
-    checks.object_name(ctx, req.obj or "")
+    checks.object_name(ctx, req.obj or "", req=req)
     length = checks.object_creation(ctx, req)
     byte_ranges.check_put_if_none_match(req.headers)
     metadata = _put_metadata(ctx, req)
@@ -174,6 +174,8 @@ def _path_header(req: Request, name: str) -> tuple[str, str]:
     both parts are there."""
     raw = unquote_to_bytes(req.headers[name].encode("latin-1"))
     path = constraints.decode_utf8(raw)
+    if path is None and checks.allows_reserved_names(req):  # a feature's own copy
+        path = raw.decode("utf-8", "replace")
     if path is None:
         raise HTTPPreconditionFailed("Invalid UTF8 or contains NULL")
     segments = (path if path.startswith("/") else "/" + path).split("/", 2)
@@ -216,7 +218,7 @@ async def _copy(ctx: ProxyContext, dest_req: Request, source: tuple[str, str, st
     if src.status >= 300:
         return src  # 304/412: the source's answer
     try:
-        checks.object_name(ctx, dest_req.obj or "")
+        checks.object_name(ctx, dest_req.obj or "", req=dest_req)
         metadata = _copy_metadata(ctx, dest_req, info, src.headers["Content-Type"])
         dest_here = await locate(ctx, dest_req)
         new_info, _ = await write_object(ctx, dest_here, metadata, _iterate(src.body),
@@ -240,7 +242,10 @@ async def _iterate(body: Any) -> AsyncIterator[bytes]:
 def _copy_metadata(ctx: ProxyContext, req: Request, source: ObjectInfo, content_type: str
                    ) -> dict[str, str]:
     fresh = checks.true(req.headers.get("x-fresh-metadata"))
-    metadata: dict[str, str] = {}
+    # the source's system metadata is always copied (even with X-Fresh-Metadata), as
+    # Swift's copy middleware does: a copied symlink is still a symlink
+    metadata = {k: v for k, v in object_headers(source).items()
+                if k.lower().startswith("x-object-sysmeta-")}
     if not fresh:
         metadata.update({k: v for k, v in object_headers(source).items()
                          if k.lower().startswith("x-object-meta-")
