@@ -1,10 +1,12 @@
 """``pocketstack``: run the cloud and administer it.
 
     pocketstack up [--data-dir D] [--host H] [--config FILE] [--clouds-yaml PATH]
+                   [--database-url URL] [--devices N] ...
     pocketstack admin rotate-keys [--data-dir D | --config FILE]
     pocketstack ring create|add|remove|set-weight|rebalance|show ...
     pocketstack storage-node --devices DIR --bind IP:PORT [--rings DIR]
                              [--data-dir D | --config FILE]
+    pocketstack status [--data-dir D | --config FILE] [--rings DIR] [--cluster] [--json]
 """
 
 from __future__ import annotations
@@ -60,17 +62,21 @@ def main() -> None:
 @click.option("--image-port", type=int, help="Port of the image API (default 9292).")
 @click.option("--replicas", type=int, help="Replicas of the default storage policy, "
               "accounts and containers (first start).")
-@click.option("--devices", type=int, help="Storage devices to create (first start).")
+@click.option("--devices", type=int, help="Storage devices to create (first start); 0: "
+              "a proxy only, serving the devices of the rings in <data-dir>/rings.")
+@click.option("--database-url", help="Control database, e.g. postgresql+psycopg://user:pw@"
+              "host/db (default: SQLite in the data dir); every proxy of a cluster uses one.")
 @click.option("--log-level", help="debug, info, warning or error.")
 def up(data_dir: Path | None, host: str | None, config: Path | None,
        clouds_yaml: Path | None, identity_port: int | None, objectstore_port: int | None,
        image_port: int | None, replicas: int | None, devices: int | None,
-       log_level: str | None) -> None:
+       database_url: str | None, log_level: str | None) -> None:
     """Start the cloud (first start creates everything)."""
     from pocketstack.cloud import Cloud, write_default_config
 
     settings = _settings(config, data_dir, host=host, log_level=log_level,
-                         **{"identity.port": identity_port,
+                         **{"database.url": database_url,
+                            "identity.port": identity_port,
                             "objectstore.port": objectstore_port,
                             "image.port": image_port,
                             "objectstore.replicas": replicas,
@@ -150,6 +156,45 @@ def storage_node(devices: Path, bind: str, rings: Path | None, data_dir: Path | 
     click.echo(f"storage node: http://{bind} serving {devices}")
     sys.stdout.flush()
     asyncio.run(serve(options))
+
+
+@main.command("status")
+@click.option("--data-dir", type=click.Path(path_type=Path))
+@click.option("--config", "config", type=click.Path(path_type=Path, exists=True,
+                                                    dir_okay=False), help="TOML config file.")
+@click.option("--rings", type=click.Path(path_type=Path, file_okay=False),
+              help="The cluster's rings dir (default <data-dir>/rings).")
+@click.option("--cluster", "whole_cluster", is_flag=True,
+              help="Ask every storage node in the rings (GET /recon/status) instead of "
+                   "reading this host's data dir.")
+@click.option("--json", "as_json", is_flag=True, help="Print the status document as JSON.")
+def status(data_dir: Path | None, config: Path | None, rings: Path | None,
+           whole_cluster: bool, as_json: bool) -> None:
+    """Devices (partitions, handoffs waiting, async pendings, quarantined, last
+    replication and audit passes) and rings (balance, dispersion)."""
+    import json
+
+    from rich.console import Console
+
+    from pocketstack.objectstore.daemons.status import gather_cluster, gather_local, render
+    from pocketstack.objectstore.server.runner import SetupError, read_hasher
+
+    settings = _settings(config, data_dir)
+    rings = rings or settings.data_dir / "rings"
+    try:
+        hasher = read_hasher(settings, rings)
+    except SetupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    conf = settings.objectstore
+    if whole_cluster:
+        document = asyncio.run(gather_cluster(rings, hasher))
+    else:
+        document = asyncio.run(gather_local(settings.data_dir, rings, hasher,
+                                            (conf.storage_ip, conf.storage_port)))
+    if as_json:
+        click.echo(json.dumps(document, indent=2, sort_keys=True))
+    else:
+        render(document, Console(width=200))
 
 
 def _attach_ring_commands() -> None:

@@ -99,8 +99,11 @@ def _default_reseller_prefixes() -> list[ResellerPrefixSettings]:
 class ObjectStoreSettings(_Section):
     enabled: bool = Field(True, description="Run object storage (Swift v1).")
     port: int = Field(8080, ge=0, le=65535, description="TCP port of the object storage API.")
-    devices: int = Field(3, ge=1, le=64, description="Storage devices (directories) created "
-                         "under <data_dir>/devices on first start, one zone each.")
+    devices: int = Field(3, ge=0, le=64, description="Storage devices (directories) created "
+                         "under <data_dir>/devices on first start, one zone each; 0: a "
+                         "proxy only (no local devices: every ring device is reached at its "
+                         "storage node, and the cluster's rings and hash_path.json must be in "
+                         "<data_dir>/rings before the first start).")
     replicas: int = Field(3, ge=1, le=6, description="Replicas of accounts and containers "
                           "(object replicas are per storage policy).")
     part_power: int = Field(10, ge=4, le=20, description="Ring partition power "
@@ -124,6 +127,8 @@ class ObjectStoreSettings(_Section):
                                      description="Roles an X-Service-Token must carry.")
     chunk_size: int = Field(65536, ge=4096, description="Bytes per read/write of object data.")
     node_timeout: float = Field(10.0, gt=0, description="Seconds a storage operation may take.")
+    ring_check_interval: float = Field(15.0, ge=0, description="Seconds between checks of "
+                                       "the ring files for a new version (Swift's default).")
     recheck_info_seconds: float = Field(10.0, ge=0, description="How long the proxy caches "
                                         "account and container info.")
     expirer_interval: float = Field(10.0, gt=0, description="Seconds between expirer passes.")
@@ -167,6 +172,22 @@ class ObjectStoreSettings(_Section):
     allow_object_versioning: bool = Field(True, description="Serve object versioning "
                                           "(X-Versions-Enabled, version ids).")
     symloop_max: int = Field(2, ge=1, description="Symlinks a request may follow in a row.")
+    # -- background daemons (issue 5): replicator, auditor ----------------------------------
+    replicator_interval: float = Field(30.0, ge=0, description="Seconds between replication "
+                                       "passes (0: only when asked, POST /recon/replicator).")
+    replicator_concurrency: int = Field(4, ge=1, description="Partitions a replication pass "
+                                        "works on at once.")
+    replicator_bytes_per_second: int = Field(0, ge=0, description="Object bytes replication "
+                                             "may push per second (0: no limit).")
+    reclaim_age: float = Field(7 * 24 * 3600.0, gt=0, description="Seconds tombstones "
+                               "(deleted objects, rows, databases) are kept before removal; "
+                               "longer than any outage a replica may come back from.")
+    auditor_interval: float = Field(300.0, ge=0, description="Seconds between audit passes "
+                                    "(0: only when asked, POST /recon/auditor).")
+    auditor_bytes_per_second: int = Field(10_000_000, ge=0, description="Bytes the auditor "
+                                          "may read per second (0: no limit).")
+    auditor_files_per_second: float = Field(20.0, ge=0, description="Files and databases the "
+                                            "auditor may check per second (0: no limit).")
 
 
 def _default_disk_formats() -> list[str]:

@@ -40,6 +40,8 @@ class RunningCloud:
     clouds_yaml: Path
     ports: dict[str, int]
     extra_env: dict[str, str] = field(default_factory=dict)
+    extra_args: list[str] = field(default_factory=list)
+    """More `pocketstack up` options (e.g. ``--database-url``)."""
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
@@ -85,7 +87,7 @@ class RunningCloud:
                 "--clouds-yaml", str(self.clouds_yaml),
                 "--identity-port", str(self.ports["identity"]),
                 "--objectstore-port", str(self.ports["object-store"]),
-                "--image-port", str(self.ports["image"])]
+                "--image-port", str(self.ports["image"]), *self.extra_args]
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env,

@@ -73,7 +73,7 @@ async def test_healthcheck_and_trans_id(client: httpx.AsyncClient) -> None:
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/nothing"), ("PATCH", "/objects/sda/1/a/c/o"), ("GET", "/objects/sda/1/a/c"),
+    [("GET", "/nothing"), ("PATCH", "/objects/sda/1/a/c/o"), ("GET", "/objects/sda/1/a"),
      ("PUT", "/accounts/sda"), ("GET", "/objects/sda/1")],
 )  # fmt: skip
 async def test_unknown_routes_are_bad_requests(

@@ -11,7 +11,6 @@ Routes (every name is one percent-encoded path segment, see `wire.quote_segment`
     HEAD   /objects/<dev>/<part>/<a>/<c>/<o>   head_object     200: X-Backend-Info
     POST   /objects/<dev>/<part>/<a>/<c>/<o>   post_object     200: ObjectInfo
     DELETE /objects/<dev>/<part>/<a>/<c>/<o>   delete_object   200: {"existed": bool}
-    GET    /objects/<dev>/<part>?hashes        suffix hashes   200: {"hashes": {sfx: md5}}
     PUT    /containers/<dev>/<part>/<a>/<c>    put_container   201|202: {"created": bool}
     HEAD   /containers/<dev>/<part>/<a>/<c>    head_container  200: X-Backend-Info
     POST   /containers/<dev>/<part>/<a>/<c>    post_container  204
@@ -29,6 +28,27 @@ Routes (every name is one percent-encoded path segment, see `wire.quote_segment`
                                                AsyncPending document per D frame
     DELETE /async-pendings/<dev>/<pending id>  remove_async_pending 204
     GET    /healthcheck                        200 "OK"
+
+Replication (`replication`; ``kind`` is objects, containers or accounts)::
+
+    GET    /<kind>/<dev>                       list_partitions 200: {"partitions": [int]}
+    GET    /objects/<dev>/<part>?hashes[&suffixes=a,b]  get_hashes  {"hashes": {sfx: md5}}
+    GET    /objects/<dev>/<part>?stamps[&suffixes=a,b]  list_object_stamps
+                                                        {"stamps": [ObjectStamp]}
+    DELETE /objects/<dev>/<part>               remove_objects ({"stamps": [...]})
+                                               200: {"removed": int}
+    GET    /objects/<dev>/<part>/<hash>/<file> get_object_file 200: frames; X-Backend-Info
+                                               = the ObjectFile document
+    PUT    /objects/<dev>/<part>/<hash>/<file> put_object_file (X-Backend-Info: ObjectFile;
+                                               body) 201|202: {"kept": bool}
+    GET    /<containers|accounts>/<dev>/<part> list_databases  {"databases": [DatabaseRef]}
+    GET    /db-state/<dev>/<part>/<a>[/<c>]?remote_id=   get_db_state  DatabaseState
+    GET    /db-rows/<dev>/<part>/<a>[/<c>]?since=&limit= get_db_rows {"rows": [[id, row]]}
+    POST   /db-merge/<dev>/<part>/<a>[/<c>]    merge_db (DatabaseMerge + "rows") DatabaseState
+    POST   /db-remove/<dev>/<part>/<a>[/<c>]   remove_db (DatabaseState)  {"removed": bool}
+    POST   /db-reclaim/<dev>/<part>/<a>[/<c>]?before=ts  reclaim_db  {"removed": bool}
+
+and ``/recon`` (`recon`): ``GET /recon/status``, ``POST /recon/<daemon>``.
 
 The first segment names the server role (Swift runs three servers on three ports; this is
 one port), so an object PUT and a container's listing-row PUT cannot be confused.
@@ -49,9 +69,7 @@ Response headers:
 
 Errors answer with the exception's ``status``; a bad request (bad header, unknown route) is
 BadRequest (400), the contract's ValueError (a bad partition or pending id) a 400 that the
-client re-raises as ValueError. Replication adds its operations as routes (one handler
-and one `handlers.ROUTES` entry each): the suffix hashes are here; objects are pushed with
-the plain object PUT (newest timestamp wins) and database rows with the listing-row PUTs.
+client re-raises as ValueError.
 """
 
 from __future__ import annotations
@@ -61,21 +79,22 @@ import uuid
 from starlette.types import ASGIApp
 
 from pocketstack.common.http import RequestIdMiddleware
-from pocketstack.objectstore.server.app import StorageServer
+from pocketstack.objectstore.server.app import Recon, StorageServer
 from pocketstack.objectstore.server.handlers import ROUTES
 from pocketstack.objectstore.storage.local_node import LocalNode
 
-__all__ = ["StorageServer", "create_app"]
+__all__ = ["Recon", "StorageServer", "create_app"]
 
 
 def _trans_id() -> str:
     return f"tx{uuid.uuid4().hex}"
 
 
-def create_app(node: LocalNode, *, access_log: bool = True) -> ASGIApp:
-    """The storage-node API over ``node``, with request ids and one access-log line each."""
+def create_app(node: LocalNode, *, access_log: bool = True, recon: Recon | None = None) -> ASGIApp:
+    """The storage-node API over ``node``, with request ids and one access-log line each;
+    ``recon``: the node's daemons, for ``/recon``."""
     return RequestIdMiddleware(
-        StorageServer(node, ROUTES),
+        StorageServer(node, ROUTES, recon=recon),
         service="storage",
         header_names=("x-trans-id",),
         id_factory=_trans_id,

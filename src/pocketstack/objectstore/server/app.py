@@ -17,7 +17,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from starlette.requests import ClientDisconnect as StarletteClientDisconnect
 from starlette.requests import Request
@@ -48,6 +48,9 @@ class Call:
     request: Request
     args: list[str]
     query: dict[str, str] = field(default_factory=dict)
+    kind: str = ""
+    """The route's first segment (``objects``, ``containers``, ``db-merge``, ...)."""
+    recon: Recon | None = None
 
     @property
     def device(self) -> str:
@@ -97,22 +100,39 @@ class Call:
         value = self.header("content-length")
         return None if value is None else int(value)
 
-    async def document(self) -> dict[str, Any]:
-        """The request's (small) JSON body, parsed and version-checked."""
+    async def body(self, limit: int = MAX_DOCUMENT_BYTES) -> bytes:
+        """The request's whole (bounded) body."""
         body = bytearray()
         async for chunk in self.request.stream():
             body += chunk
-            if len(body) > MAX_DOCUMENT_BYTES:
+            if len(body) > limit:
                 raise BadRequest("document too large")
-        return wire.loads(bytes(body))
+        return bytes(body)
+
+    async def document(self) -> dict[str, Any]:
+        """The request's (small) JSON body, parsed and version-checked."""
+        return wire.loads(await self.body())
+
+
+class Recon(Protocol):
+    """What the storage node's daemons tell (``/recon/...``), when it runs them."""
+
+    async def status(self) -> dict[str, Any]:
+        """This node's status document (see `daemons.recon`)."""
+
+    async def run(self, daemon: str) -> dict[str, Any]:
+        """Run one pass of ``daemon`` now; its stats. KeyError for an unknown daemon."""
 
 
 class StorageServer:
     """The ASGI app serving ``node`` (see the package docstring for the API)."""
 
-    def __init__(self, node: LocalNode, routes: Mapping[RouteKey, Handler]) -> None:
+    def __init__(
+        self, node: LocalNode, routes: Mapping[RouteKey, Handler], *, recon: Recon | None = None
+    ) -> None:
         self.node = node
         self.routes = routes
+        self.recon = recon
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -133,7 +153,8 @@ class StorageServer:
         if handler is None:
             raise BadRequest(f"no route for {scope['method']} {raw_path.decode()}")
         query = wire.decode_query(scope.get("query_string", b""))
-        return await handler(Call(self.node, Request(scope, receive), args, query))
+        request = Request(scope, receive)
+        return await handler(Call(self.node, request, args, query, kind, self.recon))
 
 
 def as_storage_error(exc: BaseException) -> Exception:

@@ -1,14 +1,14 @@
-"""One handler per StorageNode operation (plus what replication reads), and the route table.
+"""One handler per StorageNode operation, and the route table (with `replication`'s and
+`recon`'s routes).
 
 Each handler parses its `Call`, makes one call on the `LocalNode` and renders the result
 with `storage.wire`; failures are raised and rendered once by `app`. ``ROUTES`` maps
-``(kind, segments after the kind, method)`` to the handler: adding an operation (the
-replicator's next needs: suffix listings, DB row sync) is one function and one entry.
+``(kind, segments after the kind, method)`` to the handler: adding an operation is one
+function and one entry.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Final
 
@@ -16,8 +16,9 @@ from starlette.responses import Response
 from starlette.types import ASGIApp
 
 from pocketstack.objectstore.server.app import Call, FrameStream, Handler, RouteKey
+from pocketstack.objectstore.server.recon import RECON_ROUTES
+from pocketstack.objectstore.server.replication import REPLICATION_ROUTES
 from pocketstack.objectstore.storage import wire
-from pocketstack.objectstore.storage.exceptions import BadRequest
 from pocketstack.objectstore.storage.types import (
     DEFAULT_LISTING_LIMIT,
     AsyncPending,
@@ -91,16 +92,6 @@ async def delete_object(call: Call) -> ASGIApp:
         *_object(call), policy=_policy(call), timestamp=call.timestamp()
     )
     return _json(wire.dumps({"existed": existed}))
-
-
-async def get_partition(call: Call) -> ASGIApp:
-    """``GET /objects/<dev>/<part>?hashes``: ``{"hashes": {suffix: md5}}`` (replication)."""
-    if "hashes" not in call.query:
-        raise BadRequest("a partition answers ?hashes")
-    hashes = await asyncio.to_thread(
-        call.node.diskfiles.get_hashes, call.device, call.partition, _policy(call)
-    )
-    return _json(wire.dumps({"hashes": hashes}))
 
 
 # -- containers: /containers/<dev>/<part>/<account>/<container>[/<object>] -------------
@@ -276,7 +267,6 @@ ROUTES: Final[Mapping[RouteKey, Handler]] = {
     ("objects", 5, "HEAD"): head_object,
     ("objects", 5, "POST"): post_object,
     ("objects", 5, "DELETE"): delete_object,
-    ("objects", 2, "GET"): get_partition,
     ("containers", 4, "PUT"): put_container,
     ("containers", 4, "HEAD"): head_container,
     ("containers", 4, "POST"): post_container,
@@ -292,4 +282,6 @@ ROUTES: Final[Mapping[RouteKey, Handler]] = {
     ("async-pendings", 1, "POST"): write_async_pending,
     ("async-pendings", 1, "GET"): list_async_pendings,
     ("async-pendings", 2, "DELETE"): remove_async_pending,
+    **REPLICATION_ROUTES,
+    **RECON_ROUTES,
 }

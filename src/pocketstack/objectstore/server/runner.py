@@ -7,9 +7,12 @@ else ``<rings>/hash_path.json`` as `objectstore.runtime` writes it on the first 
 node never invents a secret: without one it refuses to start.
 
 `serve` runs uvicorn on the bind address until SIGTERM or SIGINT, then closes the
-node. The storage-side daemons (replicator, auditor) become tasks of `serve`.
-`running` serves a node inside the current loop instead (tests, several nodes in one
-process), on a real socket.
+node. With the cluster's rings (``--rings``, default ``<data_dir>/rings``) the node also
+runs its storage daemons (`daemons.service`: replicator, auditor, updater), which reach
+their peers through `daemons.cluster.Peers` (a RemoteNode per other storage node), save
+their stats to ``<devices>/recon.json`` and answer ``/recon``; without rings it only
+serves. `running` serves a node inside the current loop instead (tests, several nodes in
+one process), on a real socket.
 """
 
 from __future__ import annotations
@@ -21,17 +24,20 @@ import logging
 import signal
 import socket
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 import uvicorn
 from starlette.types import ASGIApp
 
-from pocketstack.config import Settings
+from pocketstack.config import ObjectStoreSettings, Settings
+from pocketstack.objectstore.daemons.cluster import Cluster, Peers, load_rings
+from pocketstack.objectstore.daemons.recon import RECON_FILE
+from pocketstack.objectstore.daemons.service import StorageDaemons
 from pocketstack.objectstore.hashing import PathHasher
 from pocketstack.objectstore.runtime import SECRET_FILE, ring_dir
-from pocketstack.objectstore.server import create_app
+from pocketstack.objectstore.server import Recon, create_app
 from pocketstack.objectstore.storage.local_node import LocalNode
 from pocketstack.objectstore.storage.remote_node import KEEPALIVE_EXPIRY
 
@@ -52,6 +58,11 @@ class StorageNodeOptions:
     fsync: bool = True
     chunk_size: int = 65536
     access_log: bool = True
+    rings: Path | None = None
+    """The cluster's rings: the daemons run when they are there."""
+    conf: ObjectStoreSettings = field(
+        default_factory=lambda: ObjectStoreSettings.model_validate({})
+    )
 
 
 def parse_bind(bind: str) -> tuple[str, int]:
@@ -88,8 +99,28 @@ def options_from(
     host, port = parse_bind(bind)
     conf = settings.objectstore
     return StorageNodeOptions(
-        devices, host, port, read_hasher(settings, rings), conf.fsync, conf.chunk_size
-    )
+        devices, host, port, read_hasher(settings, rings), conf.fsync, conf.chunk_size,
+        rings=rings or ring_dir(settings), conf=conf,
+    )  # fmt: skip
+
+
+def storage_daemons(
+    options: StorageNodeOptions, node: LocalNode
+) -> tuple[StorageDaemons, Peers] | None:
+    """The node's daemons over the cluster's rings; None (logged) without rings."""
+    if options.rings is None or not (options.rings / "container.ring").exists():
+        LOG.warning("no rings in %s: this storage node runs no replicator, auditor or "
+                    "updater", options.rings)  # fmt: skip
+        return None
+    conf = options.conf
+    peers = Peers(node, options.host, options.port, timeout=conf.node_timeout)
+    account, container, objects = load_rings(options.rings, options.hasher)
+    cluster = Cluster(node, account, container, objects, peers.node_for, conf.node_timeout)
+    daemons = StorageDaemons(
+        cluster, conf, recon_path=options.devices / RECON_FILE,
+        host=f"{options.host}:{options.port}",
+    )  # fmt: skip
+    return daemons, peers
 
 
 class _Server(uvicorn.Server):
@@ -103,18 +134,26 @@ class _Server(uvicorn.Server):
 async def serve(options: StorageNodeOptions) -> None:
     """Serve the devices until SIGTERM/SIGINT; close the node afterwards."""
     node = LocalNode(
-        options.devices, hasher=options.hasher, fsync=options.fsync, chunk_size=options.chunk_size
-    )
-    app = create_app(node, access_log=options.access_log)
+        options.devices, hasher=options.hasher, fsync=options.fsync,
+        chunk_size=options.chunk_size, reclaim_age=options.conf.reclaim_age,
+    )  # fmt: skip
+    running_daemons = storage_daemons(options, node)
+    daemons = running_daemons[0] if running_daemons else None
+    app = create_app(node, access_log=options.access_log, recon=daemons)
     server = _Server(_uvicorn_config(app, options.host, options.port))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, _stop, server)
     try:
+        if daemons is not None:
+            daemons.start()
         await server.serve()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        if running_daemons is not None:
+            await running_daemons[0].close()
+            await running_daemons[1].close()
         await node.close()
     if not server.started:
         raise SetupError(f"cannot serve on {options.host}:{options.port}")
@@ -131,10 +170,17 @@ def _uvicorn_config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
 
 
 def running(
-    node: LocalNode, *, host: str = "127.0.0.1", port: int = 0, access_log: bool = False
+    node: LocalNode,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    access_log: bool = False,
+    recon: Recon | None = None,
 ) -> contextlib.AbstractAsyncContextManager[str]:
-    """Serve ``node`` in this loop while the block runs; yields its base URL."""
-    return running_app(create_app(node, access_log=access_log), host=host, port=port)
+    """Serve ``node`` (and ``recon``, its daemons) in this loop while the block runs;
+    yields its base URL."""
+    app = create_app(node, access_log=access_log, recon=recon)
+    return running_app(app, host=host, port=port)
 
 
 @contextlib.asynccontextmanager

@@ -3,8 +3,10 @@
 The proxy talks to `StorageNode` (contract in `node`); `LocalNode` implements it on this
 host's devices. Below it: `diskfile` (object files; `mem_diskfile` is the in-memory twin),
 `account_broker` and `container_broker` (SQLite per entity), `listing` (Swift listing
-semantics) and `async_pending` (failed container updates). Outcomes are the exceptions
-of `exceptions`, each with its HTTP status; data crossing the seam is in `types`.
+semantics) and `async_pending` (failed container updates). Replication's operations are
+part of the contract too (`local_replication`, `remote_replication`; files as is:
+`replica_files`). Outcomes are the exceptions of `exceptions`, each with its HTTP status;
+data crossing the seam is in `types`.
 """
 
 from pocketstack.objectstore.storage.local_node import LocalNode

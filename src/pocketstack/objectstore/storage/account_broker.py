@@ -31,6 +31,8 @@ from pocketstack.objectstore.storage.types import (
     AccountInfo,
     AccountListing,
     ContainerRecord,
+    DatabaseRef,
+    DatabaseStatus,
     ListingQuery,
     PolicyStats,
     Subdir,
@@ -86,6 +88,12 @@ class AccountBroker(DatabaseBroker):
     stat_table = "account_stat"
     kind_dir = "accounts"
     not_found = AccountNotFound
+    row_table = "container"
+    count_column = "container_count"
+    row_version = (
+        "{row}put_timestamp || '-' || {row}delete_timestamp || '-' || {row}object_count || '-' "
+        "|| {row}bytes_used"
+    )
 
     def initialize(self, put_timestamp: Timestamp) -> bool:
         """Create the database atomically; False if it already existed."""
@@ -202,13 +210,43 @@ class AccountBroker(DatabaseBroker):
         A row's ``deleted`` flag is recomputed from its merged timestamps and count.
         """
         with self._write() as conn, self._tracking_status(conn):
-            totals: dict[int, list[int]] = {}
-            applied = 0
-            for record in records:
-                if _merge_container(conn, record, totals):
-                    applied += 1
-            _apply_totals(conn, totals)
-            return applied
+            return self._merge_rows(conn, records)
+
+    def _merge_rows(self, conn: sqlite3.Connection, rows: Iterable[ContainerRecord]) -> int:
+        totals: dict[int, list[int]] = {}
+        applied = 0
+        for record in rows:
+            if _merge_container(conn, record, totals):
+                applied += 1
+        _apply_totals(conn, totals)
+        return applied
+
+    # -- replication -------------------------------------------------------------------
+
+    def _ref(self, conn: sqlite3.Connection) -> DatabaseRef:
+        (account,) = self._stat(conn, "account")
+        return DatabaseRef(str(account))
+
+    def _status(self, conn: sqlite3.Connection) -> DatabaseStatus:
+        row = self._stat(
+            conn, "created_at", "put_timestamp", "delete_timestamp", "status_changed_at",
+            "status",
+        )  # fmt: skip
+        return DatabaseStatus(
+            *(Timestamp(str(value)) for value in row[:4]),
+            metadata=self._stamped_metadata(conn),
+            status_deleted=row[4] == DELETED_STATUS,
+        )
+
+    def _store_status(self, conn: sqlite3.Connection, status: DatabaseStatus) -> None:
+        conn.execute(
+            "UPDATE account_stat SET put_timestamp = ?, delete_timestamp = ?, status = ?",
+            (
+                status.put_timestamp.internal,
+                status.delete_timestamp.internal,
+                DELETED_STATUS if status.status_deleted else "",
+            ),
+        )
 
     def get_items_since(self, rowid: int, count: int) -> list[tuple[int, ContainerRecord]]:
         """Rows (tombstones included) changed after sync point ``rowid``, oldest first."""

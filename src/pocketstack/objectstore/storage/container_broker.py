@@ -28,6 +28,8 @@ from pocketstack.objectstore.storage.types import (
     DEFAULT_LISTING_LIMIT,
     ContainerInfo,
     ContainerListing,
+    DatabaseRef,
+    DatabaseStatus,
     ListingQuery,
     ObjectRecord,
     Subdir,
@@ -81,6 +83,9 @@ class ContainerBroker(DatabaseBroker):
     stat_table = "container_stat"
     kind_dir = "containers"
     not_found = ContainerNotFound
+    row_table = "object"
+    count_column = "object_count"
+    row_version = "{row}created_at"
 
     def initialize(self, put_timestamp: Timestamp, storage_policy_index: int = 0) -> bool:
         """Create the database atomically; False if it already existed."""
@@ -213,20 +218,51 @@ class ContainerBroker(DatabaseBroker):
     def merge_items(self, records: Iterable[ObjectRecord]) -> int:
         """Apply rows (from the object servers or a replica); returns how many won."""
         with self._write() as conn, self._tracking_status(conn):
-            applied = count_delta = bytes_delta = 0
-            for record in records:
-                delta = _merge_object(conn, record)
-                if delta is not None:
-                    applied += 1
-                    count_delta += delta[0]
-                    bytes_delta += delta[1]
-            if count_delta or bytes_delta:
-                conn.execute(
-                    "UPDATE container_stat SET object_count = object_count + ?, "
-                    "bytes_used = bytes_used + ?",
-                    (count_delta, bytes_delta),
-                )
-            return applied
+            return self._merge_rows(conn, records)
+
+    def _merge_rows(self, conn: sqlite3.Connection, rows: Iterable[ObjectRecord]) -> int:
+        applied = count_delta = bytes_delta = 0
+        for record in rows:
+            delta = _merge_object(conn, record)
+            if delta is not None:
+                applied += 1
+                count_delta += delta[0]
+                bytes_delta += delta[1]
+        if count_delta or bytes_delta:
+            conn.execute(
+                "UPDATE container_stat SET object_count = object_count + ?, "
+                "bytes_used = bytes_used + ?",
+                (count_delta, bytes_delta),
+            )
+        return applied
+
+    # -- replication -------------------------------------------------------------------
+
+    def _ref(self, conn: sqlite3.Connection) -> DatabaseRef:
+        account, container = self._stat(conn, "account", "container")
+        return DatabaseRef(str(account), str(container))
+
+    def _status(self, conn: sqlite3.Connection) -> DatabaseStatus:
+        row = self._stat(
+            conn, "created_at", "put_timestamp", "delete_timestamp", "status_changed_at",
+            "storage_policy_index",
+        )  # fmt: skip
+        return DatabaseStatus(
+            *(Timestamp(str(value)) for value in row[:4]),
+            metadata=self._stamped_metadata(conn),
+            storage_policy_index=int(row[4]),
+        )
+
+    def _store_status(self, conn: sqlite3.Connection, status: DatabaseStatus) -> None:
+        conn.execute(
+            "UPDATE container_stat SET put_timestamp = ?, delete_timestamp = ?, "
+            "storage_policy_index = ?",
+            (
+                status.put_timestamp.internal,
+                status.delete_timestamp.internal,
+                status.storage_policy_index,
+            ),
+        )
 
     def get_items_since(self, rowid: int, count: int) -> list[tuple[int, ObjectRecord]]:
         """Rows (tombstones included) changed after sync point ``rowid``, oldest first."""

@@ -25,6 +25,14 @@ Every row write deletes and re-inserts the row, so its ROWID (AUTOINCREMENT, nev
 reused) grows: ``get_items_since(rowid)`` then yields everything changed since a sync
 point, and ``merge_items`` applies rows from a replica with the same newest-wins rules.
 
+Replication (`merge_replica`, `replication_state`): a replica pushes the rows after the
+peer's sync point for it, with its status (`merge_status`); the peer merges both and
+records, in the same transaction, how far it has merged that replica's rows
+(``incoming_sync``: remote database id -> sync point, Swift's table of that name). The
+status row's ``hash`` is the XOR of every row's md5 (`chexor`, kept by triggers, as
+Swift's), so replicas holding the same rows see it at once. Schema version 2 added both;
+a version 1 database is upgraded when first opened.
+
 Concurrency: one connection per broker, guarded by a lock; every write runs in a
 ``BEGIN IMMEDIATE`` transaction. SQLite errors are mapped at this boundary: a corrupt
 database is quarantined (its directory moved to ``<dev>/quarantined/<kind>/``).
@@ -33,13 +41,16 @@ database is quarantined (its directory moved to ``<dev>/quarantined/<kind>/``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import threading
 import urllib.parse
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Final
 
 from pocketstack.objectstore.storage import fsutil
@@ -52,9 +63,22 @@ from pocketstack.objectstore.storage.exceptions import (
     LockTimeout,
     NotFound,
 )
+from pocketstack.objectstore.storage.types import (
+    DatabaseRef,
+    DatabaseState,
+    DatabaseStatus,
+    StampedValue,
+)
 from pocketstack.objectstore.timestamp import Timestamp
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
+ZERO_HASH: Final = "0" * 32
+_SYNC_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS incoming_sync (
+    remote_id TEXT PRIMARY KEY,
+    sync_point INTEGER NOT NULL,
+    updated_at TEXT NOT NULL
+)"""
 SYNCHRONOUS_MODES: Final = ("OFF", "NORMAL", "FULL")
 _CORRUPTION_MARKERS: Final = ("malformed", "not a database", "no such table", "no such column")
 RawMetadata = dict[str, tuple[str, Timestamp]]
@@ -114,6 +138,7 @@ class DatabaseBroker:
                     conn.execute("PRAGMA synchronous = OFF")
                     conn.execute("BEGIN")
                     self._create_schema(conn, put_timestamp, **fields)
+                    self._add_replication_schema(conn)
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                     conn.execute("COMMIT")
                     conn.execute("PRAGMA journal_mode = WAL")  # persists in the file header
@@ -143,8 +168,11 @@ class DatabaseBroker:
             try:
                 conn.execute(f"PRAGMA synchronous = {self.synchronous}")
                 conn.execute("PRAGMA temp_store = MEMORY")
+                conn.create_function("chexor", 3, chexor, deterministic=True)
                 (version,) = conn.execute("PRAGMA user_version").fetchone()
-                if version != SCHEMA_VERSION:
+                if version == 1:
+                    self._upgrade_from_v1(conn)
+                elif version != SCHEMA_VERSION:
                     raise sqlite3.DatabaseError(f"not a database of schema version {version}")
             except BaseException:
                 conn.close()
@@ -306,6 +334,190 @@ class DatabaseBroker:
         kept = {k: (v, ts) for k, (v, ts) in current.items() if v or ts >= before}
         if len(kept) != len(current):
             self._store_metadata(conn, kept)
+
+    # -- replication -------------------------------------------------------------------
+
+    row_table: ClassVar[str] = ""
+    count_column: ClassVar[str] = ""
+    row_version: ClassVar[str] = ""
+    """SQL of what identifies a row's version besides its name; ``{row}`` is the prefix
+    (``new.``, ``old.``, or nothing)."""
+
+    def _add_replication_schema(self, conn: sqlite3.Connection) -> None:
+        """Sync points, and the rows' hash (`chexor` of every row, kept by triggers)."""
+        conn.execute(
+            f"ALTER TABLE {self.stat_table} ADD COLUMN hash TEXT NOT NULL DEFAULT '{ZERO_HASH}'"
+        )
+        conn.execute(_SYNC_SCHEMA)
+        for event, row in (("INSERT", "new"), ("DELETE", "old")):
+            version = self.row_version.format(row=f"{row}.")
+            conn.execute(
+                f"CREATE TRIGGER {self.row_table}_{event.lower()}_hash AFTER {event} ON "
+                f"{self.row_table} BEGIN UPDATE {self.stat_table} SET hash = "
+                f"chexor(hash, {row}.name, {version}); END"
+            )
+
+    def _upgrade_from_v1(self, conn: sqlite3.Connection) -> None:
+        """Schema 1 -> 2: sync points and the rows' hash."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._add_replication_schema(conn)
+            digest = ZERO_HASH
+            version = self.row_version.format(row="")
+            for name, row in conn.execute(f"SELECT name, {version} FROM {self.row_table}"):
+                digest = chexor(digest, name, row)
+            conn.execute(f"UPDATE {self.stat_table} SET hash = ?", (digest,))
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _ref(self, conn: sqlite3.Connection) -> DatabaseRef:
+        raise NotImplementedError
+
+    def _status(self, conn: sqlite3.Connection) -> DatabaseStatus:
+        raise NotImplementedError
+
+    def _store_status(self, conn: sqlite3.Connection, status: DatabaseStatus) -> None:
+        """Write the merged put/delete timestamps and kind-specific fields (not metadata)."""
+        raise NotImplementedError
+
+    def _merge_rows(self, conn: sqlite3.Connection, rows: Sequence[Any]) -> int:
+        raise NotImplementedError
+
+    def read_ref(self) -> DatabaseRef:
+        """The names stored in the database (what a file found on disk belongs to)."""
+        with self._read() as conn:
+            return self._ref(conn)
+
+    def _stamped_metadata(self, conn: sqlite3.Connection) -> dict[str, StampedValue]:
+        return {k: StampedValue(v, ts) for k, (v, ts) in self._load_metadata(conn).items()}
+
+    def _state(self, conn: sqlite3.Connection, remote_id: str | None) -> DatabaseState:
+        db_id, rows_hash = self._stat(conn, "id", "hash")
+        (max_row,) = conn.execute(
+            f"SELECT COALESCE(MAX(ROWID), 0) FROM {self.row_table}"
+        ).fetchone()
+        point = -1
+        if remote_id:
+            row = conn.execute(
+                "SELECT sync_point FROM incoming_sync WHERE remote_id = ?", (remote_id,)
+            ).fetchone()
+            point = -1 if row is None else int(row[0])
+        status = self._status(conn)
+        return DatabaseState(str(db_id), int(max_row), status, point, str(rows_hash))
+
+    def replication_state(self, remote_id: str | None = None) -> DatabaseState:
+        """This replica's state; ``sync_point`` is for the replica ``remote_id``."""
+        with self._read() as conn:
+            return self._state(conn, remote_id)
+
+    def merge_replica(
+        self, source_id: str, status: DatabaseStatus, rows: Sequence[Any], sync_point: int
+    ) -> DatabaseState:
+        """Merge another replica's status and rows, and remember that its rows up to
+        ``sync_point`` are merged; one transaction. Returns the state for ``source_id``."""
+        with self._write() as conn:
+            with self._tracking_status(conn):
+                current = self._status(conn)
+                merged = merge_status(current, status)
+                if merged != current:
+                    self._store_status(conn, merged)
+                    if merged.metadata != current.metadata:
+                        raw = {k: (v.value, v.timestamp) for k, v in merged.metadata.items()}
+                        self._store_metadata(conn, raw)
+                self._merge_rows(conn, rows)
+            conn.execute(
+                "INSERT INTO incoming_sync (remote_id, sync_point, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (remote_id) DO UPDATE SET sync_point = "
+                "MAX(sync_point, excluded.sync_point), updated_at = excluded.updated_at",
+                (source_id, sync_point, Timestamp.now().internal),
+            )
+            return self._state(conn, source_id)
+
+    def remove_if_unchanged(self, expected: DatabaseState) -> bool:
+        """Delete the database if its id, rows and status are still ``expected`` (a
+        handoff copy that every primary has merged); False if anything changed."""
+        with self._lock:
+            if not self.exists():
+                return False
+            state = self.replication_state()
+            if (state.db_id, state.max_row, state.status) != (
+                expected.db_id, expected.max_row, expected.status
+            ):  # fmt: skip
+                return False
+            self._remove_files()
+            return True
+
+    def reclaim_replica(self, before: Timestamp) -> bool:
+        """`reclaim` rows older than ``before``; delete the whole database if it was
+        deleted (and emptied) before then. True if the database is gone."""
+        with self._lock:
+            self.reclaim(before)
+            with self._read() as conn:
+                deleted = self._is_deleted(conn)
+                delete_ts, count = self._stat(conn, "delete_timestamp", self.count_column)
+            if deleted and count == 0 and Timestamp(str(delete_ts)) < before:
+                self._remove_files()
+                return True
+            return False
+
+    def reclaim(self, before: Timestamp) -> int:
+        raise NotImplementedError
+
+    def _remove_files(self) -> None:
+        """Close and remove the database's directory, then its emptied parents."""
+        self.close()
+        hash_dir = os.path.dirname(self.db_path)
+        with fsutil.map_os_errors(self.db_path):
+            shutil.rmtree(hash_dir, ignore_errors=True)
+            suffix_dir = os.path.dirname(hash_dir)
+            if fsutil.remove_empty_dir(suffix_dir):
+                fsutil.remove_empty_dir(os.path.dirname(suffix_dir))
+
+    def check_integrity(self) -> None:
+        """``PRAGMA quick_check``; a corrupt database is quarantined (DatabaseQuarantined)."""
+        with self._lock, self._errors(), fsutil.map_os_errors(self.db_path):
+            rows = self._connection().execute("PRAGMA quick_check").fetchall()
+            problems = [str(row[0]) for row in rows if row[0] != "ok"]
+            if problems:
+                raise self._quarantine("quick_check: " + "; ".join(problems[:3]))
+
+
+def merge_status(current: DatabaseStatus, incoming: DatabaseStatus) -> DatabaseStatus:
+    """``current`` with ``incoming`` merged into it (see `types.DatabaseStatus`).
+
+    Pure, commutative in what it keeps (but ``created_at``/``status_changed_at``, which
+    stay ``current``'s), and idempotent: replicas that merge each other's status agree.
+    """
+    metadata = dict(current.metadata)
+    for key, item in incoming.metadata.items():
+        if key not in metadata or metadata[key].timestamp < item.timestamp:
+            metadata[key] = item
+    newer_put = incoming.put_timestamp > current.put_timestamp
+    return dataclasses.replace(
+        current,
+        put_timestamp=max(current.put_timestamp, incoming.put_timestamp),
+        delete_timestamp=max(current.delete_timestamp, incoming.delete_timestamp),
+        metadata=metadata,
+        storage_policy_index=(
+            incoming.storage_policy_index if newer_put else current.storage_policy_index
+        ),
+        status_deleted=current.status_deleted or incoming.status_deleted,
+    )
+
+
+def covers(status: DatabaseStatus, other: DatabaseStatus) -> bool:
+    """True when merging ``other`` into ``status`` would change nothing."""
+    return merge_status(status, other) == status
+
+
+def chexor(digest: str, name: str, version: object) -> str:
+    """``digest`` XOR md5(``name-version``): the rows' hash with one row added or removed
+    (order-free, as Swift's ``chexor``; equal row sets give equal hashes)."""
+    row = hashlib.md5(f"{name}-{version}".encode("utf-8", "surrogateescape"))
+    return format(int(digest, 16) ^ int(row.hexdigest(), 16), "032x")
 
 
 def live_metadata(metadata: RawMetadata) -> dict[str, str]:

@@ -5,9 +5,10 @@ is four classes used synchronously, from worker threads:
 
 ``Manager.get_diskfile(device, partition, account, container, obj, policy) -> DiskFile``
     Raises DeviceUnavailable if the device is missing (or not a mount point when checked).
-``Manager.get_hashes(device, partition, policy) -> {suffix: md5}``
+``Manager.get_hashes(device, partition, policy, suffixes=None) -> {suffix: md5}``
     For replication: a digest per suffix of the object files it holds (reclaiming
-    tombstones older than ``reclaim_age`` on the way). Empty suffixes are left out.
+    tombstones older than ``reclaim_age`` on the way), for every suffix or only those
+    named. Empty suffixes are left out. ValueError for a name that is not a suffix.
 
 ``DiskFile``
     ``open(now=None) -> metadata``: the object's metadata (a .meta's applied, see
@@ -52,8 +53,9 @@ crash before cleanup lose to the newest file and are removed by the next write o
 from __future__ import annotations
 
 import os
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Final
 
 from pocketstack.objectstore.hashing import PathHasher
@@ -156,29 +158,47 @@ class DiskFileManager:
             fsutil.remove_empty_dir(datadir)
         return live
 
-    def get_hashes(self, device: str, partition: int, policy: int = 0) -> dict[str, str]:
-        """{suffix: md5 of its files} for one partition (see `hashdir.suffix_hash`)."""
+    def partition_dir(self, device: str, partition: int, policy: int = 0) -> str:
         fsutil.check_partition(partition)
-        part_dir = os.path.join(
+        return os.path.join(
             self.devices.path(device), fsutil.policy_dir(fsutil.OBJECTS_DIR, policy), str(partition)
         )
+
+    def get_hashes(
+        self,
+        device: str,
+        partition: int,
+        policy: int = 0,
+        suffixes: Iterable[str] | None = None,
+    ) -> dict[str, str]:
+        """{suffix: md5 of its files} for one partition (see `hashdir.suffix_hash`)."""
+        part_dir = self.partition_dir(device, partition, policy)
         hashes = {}
         with fsutil.map_os_errors("get_hashes"):
-            for suffix in _listdir(part_dir):
-                suffix_dir = os.path.join(part_dir, suffix)
-                if len(suffix) != 3 or not os.path.isdir(suffix_dir):
-                    continue
-                entries = []
-                for name_hash in _listdir(suffix_dir):
-                    live = self.cleanup_hashdir(os.path.join(suffix_dir, name_hash))
-                    files = [n for n in live if ObjectFileName.parse(n) is not None]
-                    if files:
-                        entries.append((name_hash, files))
+            for suffix, entries in self.iter_suffixes(part_dir, suffixes):
                 if entries:
                     hashes[suffix] = suffix_hash(entries)
-                else:
-                    fsutil.remove_empty_dir(suffix_dir)
         return hashes
+
+    def iter_suffixes(
+        self, part_dir: str, suffixes: Iterable[str] | None = None
+    ) -> Iterator[tuple[str, list[tuple[str, list[str]]]]]:
+        """(suffix, [(hash, live object file names)]) for each suffix dir of a partition
+        (all, or those named), cleaning up on the way; emptied suffix dirs are removed."""
+        names = _listdir(part_dir) if suffixes is None else [check_suffix(s) for s in suffixes]
+        for suffix in sorted(set(names)):
+            suffix_dir = os.path.join(part_dir, suffix)
+            if not SUFFIX_RE.fullmatch(suffix) or not os.path.isdir(suffix_dir):
+                continue
+            entries = []
+            for name_hash in sorted(_listdir(suffix_dir)):
+                live = self.cleanup_hashdir(os.path.join(suffix_dir, name_hash))
+                files = sorted(n for n in live if ObjectFileName.parse(n) is not None)
+                if files:
+                    entries.append((name_hash, files))
+            if not entries:
+                fsutil.remove_empty_dir(suffix_dir)
+            yield suffix, entries
 
     def clean_tmp(self, device: str, *, older_than: float = 3600.0) -> int:
         """Remove temp files older than ``older_than`` seconds (left by crashes); a count."""
@@ -194,6 +214,24 @@ class DiskFileManager:
             except FileNotFoundError:
                 continue
         return removed
+
+
+SUFFIX_RE: Final = re.compile(r"[0-9a-f]{3}")
+HASH_RE: Final = re.compile(r"[0-9a-f]{32}")
+
+
+def check_suffix(suffix: str) -> str:
+    """``suffix`` if it names a suffix dir (three hex digits); ValueError otherwise."""
+    if not isinstance(suffix, str) or not SUFFIX_RE.fullmatch(suffix):
+        raise ValueError(f"not a suffix: {suffix!r}")
+    return suffix
+
+
+def check_hash(name_hash: str) -> str:
+    """``name_hash`` if it names a hash dir (32 hex digits); ValueError otherwise."""
+    if not isinstance(name_hash, str) or not HASH_RE.fullmatch(name_hash):
+        raise ValueError(f"not an object hash: {name_hash!r}")
+    return name_hash
 
 
 def _listdir(path: str) -> list[str]:

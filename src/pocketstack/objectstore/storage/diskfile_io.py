@@ -41,7 +41,8 @@ class RawFile:
     """An unbuffered read-only file (closed on garbage collection too)."""
 
     def __init__(self, path: str) -> None:
-        self._fd: int | None = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        self._fd: int | None = None  # set first: __del__ runs even if open fails
+        self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
 
     def fileno(self) -> int:
         if self._fd is None:

@@ -117,6 +117,28 @@ def resolve(filenames: Iterable[str], *, reclaim_before: Timestamp | None = None
     return HashDirState(data=winner, meta=meta, obsolete=tuple(obsolete))
 
 
+def files_to_push(local: Iterable[str], remote: Iterable[str]) -> list[str]:
+    """The files of one replica (``local``, its live files of an object) that another
+    replica holding ``remote`` lacks and would keep: what replication sends. The winner
+    (``.data`` or ``.ts``) comes first, so a ``.meta`` never arrives before its data.
+
+    >>> files_to_push(["0000000002.00000.ts"], ["0000000001.00000.data"])
+    ['0000000002.00000.ts']
+    >>> files_to_push(["0000000001.00000.data"], ["0000000002.00000.ts"])
+    []
+    """
+    have = set(remote)
+    wanted = []
+    parsed = [f for name in local if (f := ObjectFileName.parse(name)) is not None]
+    for file in sorted(parsed, key=lambda f: (f.ext == META, f.sort_key())):
+        if file.filename in have:
+            continue
+        if file.filename not in resolve([*have, file.filename]).obsolete:
+            have.add(file.filename)
+            wanted.append(file.filename)
+    return wanted
+
+
 def _is_data_system_key(key: str) -> bool:
     lowered = key.lower()
     return lowered in _DATA_SYSTEM_KEYS or lowered.startswith(_SYSMETA_PREFIX)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
-from typing import Final, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, TypeVar
 
 from pocketstack.objectstore.hashing import PathHasher
 from pocketstack.objectstore.storage import fsutil
@@ -23,7 +23,9 @@ from pocketstack.objectstore.storage.exceptions import (
     AccountNotFound,
     Conflict,
     ContainerNotFound,
+    DatabaseQuarantined,
     Forbidden,
+    NotFound,
 )
 from pocketstack.objectstore.storage.local_objects import canonical_header
 from pocketstack.objectstore.storage.types import (
@@ -32,6 +34,9 @@ from pocketstack.objectstore.storage.types import (
     ContainerInfo,
     ContainerListing,
     ContainerRecord,
+    DatabaseRef,
+    DatabaseState,
+    DatabaseStatus,
     ListingQuery,
     ObjectRecord,
 )
@@ -70,6 +75,17 @@ class BrokerCache:
         for old in evicted:
             old.close()
         return created
+
+    def peek(self, path: str) -> DatabaseBroker | None:
+        with self._lock:
+            return self._brokers.get(path)
+
+    def discard(self, path: str) -> None:
+        """Forget (and close) the broker of ``path``, if cached."""
+        with self._lock:
+            broker = self._brokers.pop(path, None)
+        if broker is not None:
+            broker.close()
 
     def clear(self) -> None:
         with self._lock:
@@ -258,5 +274,113 @@ class DatabaseWork:
         self.account_info(broker)
         broker.merge_items([record])
 
+    # -- replication -------------------------------------------------------------------
+
+    def broker_for(self, device: str, partition: int, ref: DatabaseRef) -> DatabaseBroker:
+        if ref.container is None:
+            return self.account_broker(device, partition, ref.account)
+        return self.container_broker(device, partition, ref.account, ref.container)
+
+    def database_files(self, device: str, partition: int, kind: str) -> list[str]:
+        """The database files of one partition (absolute paths), sorted."""
+        fsutil.check_partition(partition)
+        part_dir = os.path.join(self.devices.path(device), _kind_dir(kind), str(partition))
+        found = []
+        for suffix in sorted(_listdir(part_dir)):
+            for name_hash in sorted(_listdir(os.path.join(part_dir, suffix))):
+                path = os.path.join(part_dir, suffix, name_hash, f"{name_hash}.db")
+                if os.path.isfile(path):
+                    found.append(path)
+        return found
+
+    def _at_path(self, device: str, path: str, kind: str) -> tuple[DatabaseBroker, bool]:
+        """The cached broker of ``path``, else a temporary one (True: close it after)."""
+        cached = self.cache.peek(path)
+        if cached is not None:
+            return cached, False
+        cls = AccountBroker if _kind_dir(kind) == fsutil.ACCOUNTS_DIR else ContainerBroker
+        temporary = cls(
+            path, device_path=self.devices.path(device), account="", fsync=self.fsync,
+            synchronous=self.synchronous,
+        )  # fmt: skip
+        return temporary, True
+
+    def list_databases(self, device: str, partition: int, kind: str) -> list[DatabaseRef]:
+        """The entities whose databases one partition holds (corrupt ones are quarantined
+        and left out)."""
+        refs = []
+        for path in self.database_files(device, partition, kind):
+            broker, temporary = self._at_path(device, path, kind)
+            try:
+                refs.append(broker.read_ref())
+            except (DatabaseQuarantined, NotFound):
+                self.cache.discard(path)
+            finally:
+                if temporary:
+                    broker.close()
+        return refs
+
+    def audit_database(self, device: str, path: str, kind: str) -> int:
+        """quick_check one database file; its size in bytes. DatabaseQuarantined if it was
+        corrupt (moved aside), NotFound if it is gone."""
+        broker, temporary = self._at_path(device, path, kind)
+        try:
+            size = os.path.getsize(path) if os.path.exists(path) else 0
+            broker.check_integrity()
+            return size
+        except DatabaseQuarantined:
+            self.cache.discard(path)
+            raise
+        finally:
+            if temporary:
+                broker.close()
+
+    def db_state(self, broker: DatabaseBroker, remote_id: str | None) -> DatabaseState:
+        return broker.replication_state(remote_id)
+
+    def db_rows(self, broker: DatabaseBroker, since: int, limit: int) -> list[tuple[int, Any]]:
+        return broker.get_items_since(since, limit)  # type: ignore[attr-defined, no-any-return]
+
+    def merge_db(
+        self,
+        broker: DatabaseBroker,
+        source_id: str,
+        status: DatabaseStatus,
+        rows: Sequence[ObjectRecord] | Sequence[ContainerRecord],
+        sync_point: int,
+    ) -> DatabaseState:
+        """Merge a replica's status and rows, creating the database if it is missing."""
+        if not broker.exists():
+            if isinstance(broker, ContainerBroker):
+                broker.initialize(status.put_timestamp, status.storage_policy_index)
+            elif isinstance(broker, AccountBroker):
+                broker.initialize(status.put_timestamp)
+        return broker.merge_replica(source_id, status, rows, sync_point)
+
+    def remove_db(self, broker: DatabaseBroker, expected: DatabaseState) -> bool:
+        removed = broker.remove_if_unchanged(expected)
+        if removed:
+            self.cache.discard(broker.db_path)
+        return removed
+
+    def reclaim_db(self, broker: DatabaseBroker, before: Timestamp) -> bool:
+        removed = broker.reclaim_replica(before)
+        if removed:
+            self.cache.discard(broker.db_path)
+        return removed
+
     def close(self) -> None:
         self.cache.clear()
+
+
+def _kind_dir(kind: str) -> str:
+    if kind not in (fsutil.ACCOUNTS_DIR, fsutil.CONTAINERS_DIR):
+        raise ValueError(f"not a database kind: {kind!r}")
+    return kind
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return []

@@ -19,7 +19,7 @@ import threading
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import Final, ParamSpec, TypeVar
+from typing import Any, Final, ParamSpec, TypeVar
 
 from pocketstack.objectstore.hashing import PathHasher
 from pocketstack.objectstore.storage import async_pending, fsutil
@@ -37,7 +37,7 @@ from pocketstack.objectstore.storage.local_objects import (
     ObjectWork,
     Upload,
 )
-from pocketstack.objectstore.storage.node import StorageNode
+from pocketstack.objectstore.storage.local_replication import LocalReplication
 from pocketstack.objectstore.storage.types import (
     DEFAULT_LISTING_LIMIT,
     AccountInfo,
@@ -77,8 +77,9 @@ def _guarded(func: Callable[P, R]) -> Callable[P, R]:
     return call
 
 
-class LocalNode(StorageNode):
-    """This host's devices under ``devices_root``: see `node` for the contract."""
+class LocalNode(LocalReplication):
+    """This host's devices under ``devices_root``: see `node` for the contract (the
+    replication operations are in `local_replication`)."""
 
     def __init__(
         self,
@@ -184,7 +185,7 @@ class LocalNode(StorageNode):
             started.add_done_callback(self._abort_when_started)
             raise
 
-    def _abort_when_started(self, started: asyncio.Future[Upload]) -> None:
+    def _abort_when_started(self, started: asyncio.Future[Any]) -> None:
         if not started.cancelled() and started.exception() is None:
             task = asyncio.ensure_future(self._run(started.result().abort))
             self._background.add(task)  # a strong reference until it is done

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from pocketstack.objectstore.hashing import PathHasher
-from pocketstack.objectstore.storage.diskfile import DEFAULT_CHUNK_SIZE, ONE_WEEK
+from pocketstack.objectstore.storage.diskfile import DEFAULT_CHUNK_SIZE, ONE_WEEK, check_suffix
 from pocketstack.objectstore.storage.exceptions import (
     DeviceUnavailable,
     DiskFileDeleted,
@@ -136,12 +136,22 @@ class MemDiskFileManager:
             if file is not None:
                 self.quarantined.append((key, filename, file))
 
-    def get_hashes(self, device: str, partition: int, policy: int = 0) -> dict[str, str]:
+    def get_hashes(
+        self,
+        device: str,
+        partition: int,
+        policy: int = 0,
+        suffixes: Iterable[str] | None = None,
+    ) -> dict[str, str]:
         check_partition(partition)
         self._check_device(device)
+        wanted = None if suffixes is None else {check_suffix(s) for s in suffixes}
         by_suffix: dict[str, list[tuple[str, list[str]]]] = {}
         with self._lock:
-            keys = [k for k in self._dirs if k[:3] == (device, policy, partition)]
+            keys = [
+                k for k in self._dirs
+                if k[:3] == (device, policy, partition) and (wanted is None or k[3][-3:] in wanted)
+            ]  # fmt: skip
             for key in keys:
                 names = [n for n in self._cleanup(key) if ObjectFileName.parse(n)]
                 if names:

@@ -83,13 +83,62 @@ Async pendings (container updates that failed, kept for the updater):
 timestamp); ``iter_async_pendings(device, policy=None) -> AsyncIterator[AsyncPending]``;
 ``remove_async_pending(device, pending_id) -> None``.
 
+Replication (what the replicator and auditor ask of a device: `types` for the data; see
+``objectstore/daemons``). ``kind`` is ``"objects"`` (with ``policy``), ``"containers"``
+or ``"accounts"``; a ``ref`` is a `DatabaseRef` (an account, or an account's container):
+
+``list_partitions(device, kind, *, policy=0) -> list[int]``: the partitions the device
+    holds data of, ascending.
+``get_hashes(device, partition, *, policy, suffixes=None) -> {suffix: md5}``: a digest per
+    suffix dir (all, or those named) of the live object files it holds; two replicas of a
+    suffix hold the same files exactly when their digests are equal. Empty suffixes are
+    left out; tombstones older than the node's reclaim age are removed on the way.
+``list_object_stamps(device, partition, *, policy, suffixes=None) -> list[ObjectStamp]``:
+    each object's live file names (what `hashdir.resolve` keeps), by hash.
+``get_object_file(device, partition, name_hash, filename, *, policy) -> (ObjectFile,
+ObjectBody)``: one file as stored: its metadata and its body (empty but for a ``.data``).
+    A ``.data`` body is verified like a whole GET (a corrupt file raises
+    DiskFileQuarantined, from the call for a body of one chunk, else from the body before
+    its last chunk); a corrupt trailer is quarantined at once.
+    DiskFileNotExist if that file is gone (a newer one replaced it). Close the body if
+    not reading it to the end.
+``put_object_file(device, partition, file, body, *, policy) -> bool``: store a file *as
+    is* (same name, metadata and body, so the same bytes), as `get_object_file` gave it.
+    BadRequest if ``file`` is inconsistent (name vs timestamp, name vs hash, length vs
+    metadata), ClientDisconnect for a short body, EtagMismatch if a ``.data`` body's md5
+    is not its ETag: a damaged copy is never stored. Then the newest file wins as for any
+    write (`hashdir`); returns whether the file counts afterwards (False: the device
+    already had it, or something newer).
+``remove_objects(device, partition, stamps, *, policy) -> int``: handoff cleanup: removes
+    each object whose live files are still exactly its stamp's (a write that landed since
+    keeps it), then emptied suffix and partition dirs; how many objects went.
+
+``list_databases(device, partition, kind) -> list[DatabaseRef]``: whose databases the
+    partition holds (a corrupt one is quarantined and left out).
+``get_db_state(device, partition, ref, *, remote_id=None) -> DatabaseState``: id, newest
+    row id, status with metadata timestamps, and how far it has merged ``remote_id``'s rows
+    (``sync_point``, -1 if never). NotFound subclass if there is no database (a deleted
+    one is found: tombstones replicate).
+``get_db_rows(device, partition, ref, *, since, limit) -> [(row id, record)]``: rows
+    changed after row id ``since`` (tombstones included), oldest first; records are
+    ObjectRecord (containers) or ContainerRecord (accounts).
+``merge_db(device, partition, ref, *, source_id, status, rows, sync_point) -> DatabaseState``
+    Merges another replica's status (`db_base.merge_status`) and rows (newest wins, as
+    listing updates) and records ``source_id``'s sync point, in one transaction; creates
+    the database if missing. Returns the state as seen by ``source_id``.
+``remove_db(device, partition, ref, *, expected) -> bool``: handoff cleanup: deletes the
+    database if its id, newest row and status are still ``expected``'s.
+``reclaim_db(device, partition, ref, *, before) -> bool``: drops tombstone rows and
+    removed metadata older than ``before``; deletes the database if it was deleted (and
+    is empty) before then. True if the database is gone.
+
 ``close()`` releases threads and open databases; nodes are async context managers.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from types import TracebackType
 from typing import Self
 
@@ -101,11 +150,22 @@ from pocketstack.objectstore.storage.types import (
     ByteRange,
     ContainerInfo,
     ContainerListing,
+    ContainerRecord,
     ContainerUpdate,
+    DatabaseRef,
+    DatabaseState,
+    DatabaseStatus,
+    DataKind,
     ObjectBody,
+    ObjectFile,
     ObjectInfo,
+    ObjectRecord,
+    ObjectStamp,
 )
 from pocketstack.objectstore.timestamp import Timestamp
+
+DbRecord = ObjectRecord | ContainerRecord
+"""A database row: an ObjectRecord (container databases) or a ContainerRecord (accounts)."""
 
 
 class StorageNode(abc.ABC):
@@ -321,6 +381,92 @@ class StorageNode(abc.ABC):
 
     @abc.abstractmethod
     async def remove_async_pending(self, device: str, pending_id: str) -> None: ...
+
+    # -- replication -------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def list_partitions(
+        self, device: str, kind: DataKind, *, policy: int = 0
+    ) -> list[int]: ...
+
+    @abc.abstractmethod
+    async def get_hashes(
+        self,
+        device: str,
+        partition: int,
+        *,
+        policy: int = 0,
+        suffixes: Sequence[str] | None = None,
+    ) -> dict[str, str]: ...
+
+    @abc.abstractmethod
+    async def list_object_stamps(
+        self,
+        device: str,
+        partition: int,
+        *,
+        policy: int = 0,
+        suffixes: Sequence[str] | None = None,
+    ) -> list[ObjectStamp]: ...
+
+    @abc.abstractmethod
+    async def get_object_file(
+        self, device: str, partition: int, name_hash: str, filename: str, *, policy: int = 0
+    ) -> tuple[ObjectFile, ObjectBody]: ...
+
+    @abc.abstractmethod
+    async def put_object_file(
+        self,
+        device: str,
+        partition: int,
+        file: ObjectFile,
+        body: AsyncIterable[bytes],
+        *,
+        policy: int = 0,
+    ) -> bool: ...
+
+    @abc.abstractmethod
+    async def remove_objects(
+        self, device: str, partition: int, stamps: Sequence[ObjectStamp], *, policy: int = 0
+    ) -> int: ...
+
+    @abc.abstractmethod
+    async def list_databases(
+        self, device: str, partition: int, kind: DataKind
+    ) -> list[DatabaseRef]: ...
+
+    @abc.abstractmethod
+    async def get_db_state(
+        self, device: str, partition: int, ref: DatabaseRef, *, remote_id: str | None = None
+    ) -> DatabaseState: ...
+
+    @abc.abstractmethod
+    async def get_db_rows(
+        self, device: str, partition: int, ref: DatabaseRef, *, since: int, limit: int
+    ) -> list[tuple[int, DbRecord]]: ...
+
+    @abc.abstractmethod
+    async def merge_db(
+        self,
+        device: str,
+        partition: int,
+        ref: DatabaseRef,
+        *,
+        source_id: str,
+        status: DatabaseStatus,
+        rows: Sequence[DbRecord],
+        sync_point: int,
+    ) -> DatabaseState: ...
+
+    @abc.abstractmethod
+    async def remove_db(
+        self, device: str, partition: int, ref: DatabaseRef, *, expected: DatabaseState
+    ) -> bool: ...
+
+    @abc.abstractmethod
+    async def reclaim_db(
+        self, device: str, partition: int, ref: DatabaseRef, *, before: Timestamp
+    ) -> bool: ...
 
     # -- lifecycle ---------------------------------------------------------------------
 

@@ -21,9 +21,9 @@ exception raised by the caller's body aborts the request and propagates unchange
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 import httpx
 
@@ -34,7 +34,7 @@ from pocketstack.objectstore.storage.exceptions import (
     NodeUnavailable,
     StorageError,
 )
-from pocketstack.objectstore.storage.node import StorageNode
+from pocketstack.objectstore.storage.remote_replication import RemoteReplication
 from pocketstack.objectstore.storage.types import (
     DEFAULT_LISTING_LIMIT,
     AccountInfo,
@@ -101,8 +101,9 @@ def _listing_query(
     return query
 
 
-class RemoteNode(StorageNode):
-    """The devices of the storage node at ``base_url``: see `node` for the contract."""
+class RemoteNode(RemoteReplication):
+    """The devices of the storage node at ``base_url``: see `node` for the contract (the
+    replication operations are in `remote_replication`)."""
 
     def __init__(
         self,
@@ -159,6 +160,13 @@ class RemoteNode(StorageNode):
                 raise wire.WireFormatError(f"no {cls.__name__} document")
             return wire.decode(cls, document)
 
+    def _read(self, reader: Callable[..., T], *args: Any) -> T:
+        with map_exceptions(self.base_url):
+            return reader(*args)
+
+    def _stream_body(self, response: httpx.Response) -> ObjectBody:
+        return RemoteBody(response, None, self.base_url)
+
     def _field(self, response: httpx.Response, name: str) -> bool:
         with map_exceptions(self.base_url):
             value = wire.loads(response.content).get(name)
@@ -185,17 +193,29 @@ class RemoteNode(StorageNode):
         if content_length is not None and content_length < 0:
             raise BadRequest("negative Content-Length")
         headers = {**_timestamp(timestamp), **_policy(policy), **_metadata(metadata)}
+        path = _object_path(device, partition, account, container, obj)
+        response = await self._send_body("PUT", path, headers, body, content_length)
+        return self._decode(ObjectInfo, response.content)
+
+    async def _send_body(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: AsyncIterable[bytes],
+        content_length: int | None,
+    ) -> httpx.Response:
+        """A request streaming ``body``, length-checked (see the module docstring)."""
+        headers = dict(headers)
         if content_length is not None:
             headers["content-length"] = str(content_length)
         guard = _CheckedBody(body, content_length)
-        path = _object_path(device, partition, account, container, obj)
         try:
-            response = await self._send("PUT", path, headers=headers, content=guard)
+            return await self._send(method, path, headers=headers, content=guard)
         except BaseException as exc:
             if guard.error is not None and guard.error is not exc:
                 raise guard.error from None  # the body's own failure, unchanged
             raise
-        return self._decode(ObjectInfo, response.content)
 
     async def get_object(
         self,
@@ -261,18 +281,6 @@ class RemoteNode(StorageNode):
         headers = {**_timestamp(timestamp), **_policy(policy)}
         path = _object_path(device, partition, account, container, obj)
         return self._field(await self._send("DELETE", path, headers=headers), "existed")
-
-    async def get_hashes(self, device: str, partition: int, policy: int = 0) -> dict[str, str]:
-        """``{suffix: md5}`` of one partition's objects (what the replicator compares)."""
-        path = wire.build_path("objects", device, partition)
-        response = await self._send("GET", path, headers=_policy(policy), query={"hashes": ""})
-        with map_exceptions(self.base_url):
-            hashes = wire.loads(response.content).get("hashes")
-            if not isinstance(hashes, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in hashes.items()
-            ):
-                raise wire.WireFormatError("no hashes in the answer")
-        return hashes
 
     # -- containers -------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Final, Protocol, runtime_checkable
+from typing import Final, Literal, Protocol, runtime_checkable
 
 from pocketstack.objectstore.timestamp import Timestamp
 
@@ -247,3 +247,107 @@ class ObjectBody(Protocol):
     async def __anext__(self) -> bytes: ...
 
     async def aclose(self) -> None: ...
+
+
+# -- replication -------------------------------------------------------------------------
+
+DataKind = Literal["accounts", "containers", "objects"]
+"""What a device directory holds: ``accounts``, ``containers``, or ``objects`` (the
+object directory of a storage policy: ``objects-N`` for policy N)."""
+DATA_KINDS: Final[tuple[DataKind, ...]] = ("accounts", "containers", "objects")
+DB_KINDS: Final[tuple[DataKind, ...]] = ("accounts", "containers")
+
+
+@dataclass(frozen=True)
+class ObjectStamp:
+    """One object's live files on one replica: what replicas compare (`list_object_stamps`).
+
+    ``files`` are the names that count in its hash directory (``<timestamp>.data``,
+    ``.meta``, ``.ts``; obsolete ones left out, see `hashdir`), sorted. Two replicas hold
+    the same version of an object exactly when their stamps are equal.
+    """
+
+    name_hash: str
+    files: tuple[str, ...]
+
+    @property
+    def suffix(self) -> str:
+        return self.name_hash[-3:]
+
+
+@dataclass(frozen=True)
+class ObjectFile:
+    """One object file as replication moves it (`get_object_file`, `put_object_file`).
+
+    ``metadata`` is the file's metadata exactly as stored (name, X-Timestamp, and for a
+    ``.data`` Content-Length and ETag); ``content_length`` is its body's size (0 for
+    ``.meta`` and ``.ts``). File name, metadata and body make the file, byte for byte.
+    """
+
+    name_hash: str
+    filename: str
+    content_length: int
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DatabaseRef:
+    """An account database (``container`` None) or a container database, by name."""
+
+    account: str
+    container: str | None = None
+
+    @property
+    def kind(self) -> DataKind:
+        return "accounts" if self.container is None else "containers"
+
+    def __str__(self) -> str:
+        return self.account if self.container is None else f"{self.account}/{self.container}"
+
+
+@dataclass(frozen=True)
+class StampedValue:
+    """A metadata value with the timestamp that set it (an empty value: a removal)."""
+
+    value: str
+    timestamp: Timestamp
+
+
+@dataclass(frozen=True)
+class DatabaseStatus:
+    """What a database replica says of its entity besides its rows; replicas merge it.
+
+    Merging (`db_base.merge_status`): the newest ``put_timestamp`` and the newest
+    ``delete_timestamp`` win separately, metadata merges per key (newest wins), an
+    account's ``status_deleted`` sticks once set, and ``storage_policy_index`` travels
+    with the newest ``put_timestamp``. ``created_at`` and ``status_changed_at`` are each
+    replica's own and are not merged.
+    """
+
+    created_at: Timestamp
+    put_timestamp: Timestamp
+    delete_timestamp: Timestamp
+    status_changed_at: Timestamp
+    metadata: Mapping[str, StampedValue] = field(default_factory=dict)
+    storage_policy_index: int = 0
+    """Containers only."""
+    status_deleted: bool = False
+    """Accounts only: a DELETE marked it (see `AccountInfo.status_deleted`)."""
+
+
+@dataclass(frozen=True)
+class DatabaseState:
+    """A database replica as replication sees it (`get_db_state`).
+
+    ``max_row`` is the newest row id (every row change takes a new id, so the rows after
+    a sync point are everything changed since). ``sync_point`` is how far this replica
+    has merged the rows of the replica that asked (the asker's ``db_id``): its highest row
+    id merged here, -1 if none yet (Swift's ``incoming_sync`` table).
+    """
+
+    db_id: str
+    max_row: int
+    status: DatabaseStatus
+    sync_point: int = -1
+    rows_hash: str = ""
+    """The XOR of every row's md5 (`db_base.chexor`): equal on replicas with equal rows."""

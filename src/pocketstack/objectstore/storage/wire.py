@@ -37,8 +37,9 @@ import functools
 import inspect
 import json
 import struct
-from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, Final, TypeVar, get_args, get_origin, get_type_hints
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from types import UnionType
+from typing import Any, Final, TypeVar, Union, get_args, get_origin, get_type_hints
 from urllib.parse import parse_qsl, quote, unquote
 
 from pocketstack.objectstore.storage import exceptions
@@ -49,6 +50,7 @@ from pocketstack.objectstore.storage.types import (
     ContainerInfo,
     ContainerListing,
     ContainerRecord,
+    DatabaseStatus,
     ObjectRecord,
     Subdir,
 )
@@ -175,6 +177,8 @@ def to_doc(value: Any) -> Any:
         return {f.name: to_doc(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
         return {str(key): to_doc(item) for key, item in value.items()}
+    if isinstance(value, tuple | list):
+        return [to_doc(item) for item in value]
     return value
 
 
@@ -220,11 +224,27 @@ def _converter(hint: Any) -> Callable[[Any], Any]:
         return functools.partial(_plain, hint)
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return functools.partial(from_doc, hint)
-    if get_origin(hint) is Mapping:
+    origin = get_origin(hint)
+    if origin is Mapping:
         key_type, value_type = get_args(hint)
         key = _int_key if key_type is int else _converter(key_type)
         return functools.partial(_mapping, key, _converter(value_type))
+    if origin is tuple and len(get_args(hint)) == 2 and get_args(hint)[1] is Ellipsis:
+        return functools.partial(_tuple, _converter(get_args(hint)[0]))
+    if origin in (Union, UnionType) and type(None) in get_args(hint):
+        (inner,) = [arg for arg in get_args(hint) if arg is not type(None)]
+        return functools.partial(_optional, _converter(inner))
     raise TypeError(f"no wire encoding for {hint!r}")
+
+
+def _tuple(item: Callable[[Any], Any], data: Any) -> tuple[Any, ...]:
+    if not isinstance(data, list):
+        raise WireFormatError(f"expected a list, got {data!r}")
+    return tuple(item(value) for value in data)
+
+
+def _optional(inner: Callable[[Any], Any], data: Any) -> Any:
+    return None if data is None else inner(data)
 
 
 def _plain(kind: type[Any], value: Any) -> Any:
@@ -279,6 +299,72 @@ class ContainerRowUpdate:
     object_count: int
     bytes_used: int
     policy_index: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class DatabaseMerge:
+    """Body of ``POST /db-merge/<kind>/<dev>/<part>/<a>[/<c>]`` (merge_db), with ``rows``:
+    the records of that kind (`record_class`) as a list next to these fields."""
+
+    source_id: str
+    sync_point: int
+    status: DatabaseStatus
+
+
+DbRecord = ObjectRecord | ContainerRecord
+_DB_RECORDS: Final[Mapping[str, type[Any]]] = {
+    "containers": ObjectRecord,
+    "accounts": ContainerRecord,
+}
+
+
+def record_class(kind: str) -> type[Any]:
+    """The row type of a database kind (``containers``: ObjectRecord, ``accounts``:
+    ContainerRecord); WireFormatError for anything else."""
+    try:
+        return _DB_RECORDS[kind]
+    except KeyError:
+        raise WireFormatError(f"not a database kind: {kind!r}") from None
+
+
+def encode_merge(merge: DatabaseMerge, rows: Sequence[DbRecord]) -> bytes:
+    return dumps({**to_doc(merge), "rows": [to_doc(row) for row in rows]})
+
+
+def decode_merge(kind: str, data: bytes) -> tuple[DatabaseMerge, list[Any]]:
+    doc = loads(data)
+    rows = doc.get("rows")
+    if not isinstance(rows, list):
+        raise WireFormatError("a merge without rows")
+    cls = record_class(kind)
+    return from_doc(DatabaseMerge, doc), [from_doc(cls, row) for row in rows]
+
+
+def encode_rows(rows: Sequence[tuple[int, DbRecord]]) -> bytes:
+    """``{"v", "rows": [[row id, record], ...]}`` (get_db_rows)."""
+    return dumps({"rows": [[rowid, to_doc(row)] for rowid, row in rows]})
+
+
+def decode_rows(kind: str, data: bytes) -> list[tuple[int, Any]]:
+    rows = loads(data).get("rows")
+    if not isinstance(rows, list) or not all(
+        isinstance(r, list) and len(r) == 2 and type(r[0]) is int for r in rows
+    ):
+        raise WireFormatError("no rows in the answer")
+    cls = record_class(kind)
+    return [(rowid, from_doc(cls, row)) for rowid, row in rows]
+
+
+def encode_list(key: str, items: Sequence[Any]) -> bytes:
+    """``{"v", key: [item document, ...]}``."""
+    return dumps({key: [to_doc(item) for item in items]})
+
+
+def decode_list(cls: type[D], key: str, data: bytes) -> list[D]:
+    items = loads(data).get(key)
+    if not isinstance(items, list):
+        raise WireFormatError(f"no {key!r} list in the answer")
+    return [from_doc(cls, item) for item in items]
 
 
 # -- listings and ranges -----------------------------------------------------------------

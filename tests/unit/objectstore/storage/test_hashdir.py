@@ -9,6 +9,7 @@ from pocketstack.objectstore.storage.fileformat import CorruptObjectFile
 from pocketstack.objectstore.storage.hashdir import (
     ObjectFileName,
     check_data_file,
+    files_to_push,
     merge_metadata,
     resolve,
     suffix_hash,
@@ -136,3 +137,26 @@ def test_suffix_hash_depends_on_every_file_name_only() -> None:
     assert a == suffix_hash([("h2", ["3.ts"]), ("h1", ["2.meta", "1.data"])])
     assert a != suffix_hash([("h1", ["1.data"]), ("h2", ["3.ts"])])
     assert a != suffix_hash([("h1", ["1.data", "2.meta"]), ("h3", ["3.ts"])])
+
+
+@pytest.mark.parametrize(
+    ("local", "remote", "pushed"),
+    [
+        ([name(1, ".data")], [], [name(1, ".data")]),  # missing: sent
+        ([name(2, ".data")], [name(1, ".data")], [name(2, ".data")]),  # newer data
+        ([name(1, ".data")], [name(2, ".data")], []),  # older: never sent
+        ([name(2, ".ts")], [name(1, ".data")], [name(2, ".ts")]),  # tombstones replicate
+        ([name(1, ".data")], [name(2, ".ts")], []),  # a delete beats older data
+        ([name(1, ".data"), name(3, ".meta")], [name(1, ".data")], [name(3, ".meta")]),
+        ([name(1, ".data"), name(3, ".meta")], [name(2, ".data")], [name(3, ".meta")]),
+        ([name(1, ".data"), name(3, ".meta")], [], [name(1, ".data"), name(3, ".meta")]),
+        ([name(1, ".data"), name(3, ".meta")], [name(4, ".ts")], []),
+        ([name(1, ".data"), name(2, ".meta")], [name(1, ".data"), name(3, ".meta")], []),
+        ([name(1, ".data")], [name(1, ".data")], []),  # in sync
+    ],
+)
+def test_files_to_push(local: list[str], remote: list[str], pushed: list[str]) -> None:
+    assert files_to_push(local, remote) == pushed
+    after = [*remote, *pushed]  # and once sent, the two replicas agree on what wins
+    kept = set(after) - set(resolve(after).obsolete)
+    assert files_to_push(local, sorted(kept)) == []

@@ -10,11 +10,7 @@ from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 import pytest
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from pocketstack.objectstore.hashing import PathHasher
-from pocketstack.objectstore.server import create_app
-from pocketstack.objectstore.server.runner import running_app
 from pocketstack.objectstore.storage.exceptions import (
     AccountNotFound,
     BadRequest,
@@ -30,9 +26,7 @@ from pocketstack.objectstore.storage.exceptions import (
     Forbidden,
     RangeNotSatisfiable,
 )
-from pocketstack.objectstore.storage.local_node import LocalNode
 from pocketstack.objectstore.storage.node import StorageNode
-from pocketstack.objectstore.storage.remote_node import RemoteNode
 from pocketstack.objectstore.storage.types import (
     ContainerUpdate,
     ObjectBody,
@@ -53,40 +47,6 @@ CAPABILITIES = {
 @pytest.fixture(scope="module")
 def anyio_backend() -> str:
     return "asyncio"  # one loop for the module: the storage-node server outlives a test
-
-
-class Switch:
-    """The module's one storage-node server serves each test's LocalNode in turn."""
-
-    app: ASGIApp | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        assert self.app is not None
-        await self.app(scope, receive, send)
-
-
-@pytest.fixture(scope="module")
-async def server() -> AsyncIterator[tuple[Switch, str]]:
-    switch = Switch()
-    async with running_app(switch) as url:  # uvicorn, a real socket
-        yield switch, url
-
-
-@pytest.fixture(params=["local", "remote"])
-async def node(
-    request: pytest.FixtureRequest,
-    devices: Path,
-    hasher: PathHasher,
-    server: tuple[Switch, str],
-) -> AsyncIterator[StorageNode]:
-    async with LocalNode(devices, hasher=hasher, fsync=False, chunk_size=1024) as local:
-        if request.param == "local":
-            yield local
-            return
-        switch, url = server
-        switch.app = create_app(local, access_log=False)
-        async with RemoteNode(url, timeout=30) as remote:
-            yield remote
 
 
 def capability(request: pytest.FixtureRequest, name: str) -> bool:

@@ -17,9 +17,15 @@ from pocketstack.objectstore.storage.types import (
     ContainerListing,
     ContainerRecord,
     ContainerUpdate,
+    DatabaseRef,
+    DatabaseState,
+    DatabaseStatus,
+    ObjectFile,
     ObjectInfo,
     ObjectRecord,
+    ObjectStamp,
     PolicyStats,
+    StampedValue,
     Subdir,
 )
 from pocketstack.objectstore.timestamp import Timestamp
@@ -162,3 +168,32 @@ async def test_truncated_and_bad_frames() -> None:
         await reader.read()
     with pytest.raises(wire.WireFormatError):
         await wire.FrameReader(_pieces(b"Q\x00\x00\x00\x01x", 10)).read()
+
+
+def test_replication_documents_round_trip() -> None:
+    status = DatabaseStatus(T1, T2, T1, T2, {"X-Container-Meta-K": StampedValue("é", T2)}, 2)
+    for value in [
+        ObjectStamp("a" * 32, (T1.internal + ".data", T2.internal + ".meta")),
+        ObjectFile("b" * 32, T1.internal + ".data", 3, {"ETag": "e", "name": "/a/c/ü"}),
+        DatabaseRef("a"),
+        DatabaseRef("a", "c/ü"),
+        DatabaseState("id", 12, status, 7, "f" * 32),
+    ]:
+        assert wire.decode(type(value), wire.encode(value)) == value
+
+
+def test_rows_and_merges_round_trip() -> None:
+    rows = [(3, ObjectRecord("o", T1, 1, "t", "e")), (9, ObjectRecord("p", T2, 0, "t", "e", True))]
+    assert wire.decode_rows("containers", wire.encode_rows(rows)) == rows
+    accounts = [(1, ContainerRecord("c", T1, T2, 3, 4, False, 1))]
+    assert wire.decode_rows("accounts", wire.encode_rows(accounts)) == accounts
+    status = DatabaseStatus(T1, T1, T1, T1)
+    merge = wire.DatabaseMerge("id", 9, status)
+    assert wire.decode_merge("containers", wire.encode_merge(merge, [r for _, r in rows])) == (
+        merge,
+        [r for _, r in rows],
+    )
+    with pytest.raises(wire.WireFormatError):
+        wire.decode_rows("objects", wire.encode_rows(rows))
+    with pytest.raises(wire.WireFormatError):
+        wire.decode(ObjectStamp, b'{"v":1,"name_hash":"x","files":"not a list"}')

@@ -1,0 +1,52 @@
+"""bench.report: ratios, targets and fractions of the machine's limits."""
+
+from __future__ import annotations
+
+from bench.ceilings import DiskCeiling
+from bench.report import PS, UP, Run, fraction_of_limit, table, verdict
+from bench.runner import Result
+
+
+def result(cloud: str, name: str, ops: int, seconds: float, cpu: float, *,
+           moved: int = 0, errors: int = 0) -> Result:
+    return Result(name, ops, seconds, 1.0, 2.0, errors, moved, cloud, cpu, 0.1)
+
+
+def pooled_run(*results: Result) -> Run:
+    run = Run(disk=DiskCeiling(200, 3000, 16, 300.0), bcrypt_ms=240.0)
+    for r in results:
+        run.add(r)
+        run.pooled[(r.cloud, r.name)] = r
+    return run
+
+
+def test_small_objects_need_ten_times_the_rate_and_a_tenth_of_the_cpu() -> None:
+    fast_but_costly = pooled_run(result(PS, "GET 4 KiB", 1000, 1, 2.0),
+                                 result(UP, "GET 4 KiB", 100, 1, 10.0))
+    assert verdict(fast_but_costly, "GET 4 KiB").ok is False
+    both = pooled_run(result(PS, "GET 4 KiB", 1000, 1, 1.0),
+                      result(UP, "GET 4 KiB", 100, 1, 10.0))
+    assert verdict(both, "GET 4 KiB").ok is True
+    assert "10.00x" in table(both)
+
+
+def test_errors_leave_the_ratio_undecided() -> None:
+    run = pooled_run(result(PS, "token validate", 1000, 1, 0.3, errors=1),
+                     result(UP, "token validate", 10, 1, 10.0))
+    assert verdict(run, "token validate").ok is None
+    assert "ERRORS 1" in table(run)
+
+
+def test_password_issue_is_judged_by_cpu_beyond_the_hash() -> None:
+    run = pooled_run(result(PS, "token issue (password)", 10, 2, 242.5))
+    v = verdict(run, "token issue (password)")
+    assert v.ok is True and "(2.5)" in v.target
+
+
+def test_large_put_against_a_third_of_the_sequential_disk() -> None:
+    mib64 = 64 * 1024 * 1024
+    run = pooled_run(result(PS, "PUT 64 MiB (streamed)", 2, 1, 500.0, moved=2 * mib64))
+    assert verdict(run, "PUT 64 MiB (streamed)").ok is True  # 134 MB/s >= 0.8 * 100
+    assert fraction_of_limit(run, "PUT 64 MiB (streamed)") == "134% seq/3"
+    small = pooled_run(result(PS, "PUT 4 KiB", 100, 1, 4.0))
+    assert fraction_of_limit(small, "PUT 4 KiB") == "10% fsync"  # 3 * 100 / 3000
