@@ -57,8 +57,11 @@ lint: $(VENV)/.test-installed
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 
+# pocketstack's benchmark (docs/performance.md). COMPARE=upstream also installs and runs
+# upstream Keystone + Swift from PyPI (own venv under .bench/, and Debian's memcached) in
+# the same run; BENCH_ARGS=--quick for a smoke run, --profile for py-spy profiles.
 bench: $(VENV)/.test-installed
-	$(BIN)/python -m bench $(BENCH_ARGS)
+	$(BIN)/python -m bench $(if $(COMPARE),--compare $(COMPARE)) $(BENCH_ARGS)
 
 # Swift's own functional tests against a fresh `pocketstack up` (docs/conformance.md).
 # Swift's sdist and its test deps live in .conformance/ (own venv), never in .venv.

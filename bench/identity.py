@@ -1,54 +1,89 @@
 """Identity benchmark: token issue (password, and token rescoping) and token validate.
 
 Token validation is what every other service does on every request, so it is the figure
-that matters; a password issue is dominated by the bcrypt hash of the password (by design).
-The client is aiohttp: httpx's async client costs more CPU per request than the server.
+that matters; a password issue is dominated by the bcrypt hash of the password (by design,
+see :func:`bcrypt_ms`). The client is aiohttp: httpx's async client costs more CPU per
+request than the server.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import aiohttp
 
-from bench.runner import Result, run
+from bench.clouds import PASSWORD, password_body
+from bench.procstat import ProcessTree
+from bench.runner import Result, measure
 
 
-def password_body(user: str, password: str, project: str) -> dict[str, Any]:
-    return {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": user, "domain": {"id": "default"}, "password": password}}},
-        "scope": {"project": {"name": project, "domain": {"id": "default"}}}}}
+def bcrypt_ms(rounds: int = 12, samples: int = 3) -> float:
+    """CPU ms of one bcrypt check at ``rounds`` here (what a password issue cannot avoid)."""
+    import bcrypt  # pocketstack's dependency; measured in the client, not imported from it
+
+    hashed = bcrypt.hashpw(b"bench", bcrypt.gensalt(rounds))
+    best = float("inf")
+    for _ in range(samples):
+        started = time.process_time()
+        bcrypt.checkpw(b"bench", hashed)
+        best = min(best, time.process_time() - started)
+    return round(best * 1000, 1)
 
 
-async def bench(auth_url: str, user: str, password: str, project: str, *,
-                concurrency: int, issue_count: int, validate_count: int) -> list[Result]:
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        body = password_body(user, password, project)
-        async with session.post(f"{auth_url}/auth/tokens", json=body) as response:
-            response.raise_for_status()
-            token = response.headers["X-Subject-Token"]
-        rescope = {"auth": {"identity": {"methods": ["token"], "token": {"id": token}},
-                            "scope": body["auth"]["scope"]}}
-        headers = {"X-Auth-Token": token, "X-Subject-Token": token}
+class IdentityBench:
+    """Token operations against one cloud's Keystone v3 API (``auth_url`` ends in /v3)."""
 
-        async def post(payload: dict[str, Any]) -> int:
-            async with session.post(f"{auth_url}/auth/tokens?nocatalog",
-                                    json=payload) as response:
-                await response.read()
-                response.raise_for_status()
+    def __init__(self, http: aiohttp.ClientSession, cloud: str, auth_url: str,
+                 servers: ProcessTree, *, concurrency: int) -> None:
+        self.http = http
+        self.cloud = cloud
+        self.auth_url = auth_url
+        self.servers = servers
+        self.concurrency = concurrency
+        self.password = password_body("admin", PASSWORD, "admin")
+        self.token = ""
+
+    async def _post(self, payload: dict[str, Any]) -> str:
+        async with self.http.post(f"{self.auth_url}/auth/tokens?nocatalog",
+                                  json=payload) as response:
+            await response.read()
+            if response.status != 201:
+                raise RuntimeError(f"token issue: {response.status}")
+            return response.headers["X-Subject-Token"]
+
+    async def _measure(self, name: str, op: Any, count: int) -> Result:
+        return await measure(self.cloud, name, op, count=count,
+                             concurrency=self.concurrency, servers=self.servers)
+
+    async def issue_password(self, count: int) -> Result:
+        async def issue(_: int) -> int:
+            await self._post(self.password)
             return 0
+
+        return await self._measure("token issue (password)", issue, count)
+
+    async def issue_token(self, count: int) -> Result:
+        self.token = self.token or await self._post(self.password)
+        rescope = {"auth": {"identity": {"methods": ["token"], "token": {"id": self.token}},
+                            "scope": self.password["auth"]["scope"]}}
+
+        async def issue(_: int) -> int:
+            await self._post(rescope)
+            return 0
+
+        return await self._measure("token issue (token)", issue, count)
+
+    async def validate(self, count: int) -> Result:
+        self.token = self.token or await self._post(self.password)
+        headers = {"X-Auth-Token": self.token, "X-Subject-Token": self.token}
 
         async def validate(_: int) -> int:
-            async with session.get(f"{auth_url}/auth/tokens?nocatalog",
-                                   headers=headers) as response:
-                await response.read()
-                response.raise_for_status()
+            async with self.http.get(f"{self.auth_url}/auth/tokens?nocatalog",
+                                     headers=headers) as response:
+                body = await response.read()
+                if response.status != 200 or b'"token"' not in body:
+                    raise RuntimeError(f"token validate: {response.status}")
             return 0
 
-        return [await run("token issue (password)", lambda _: post(body), count=issue_count,
-                          concurrency=concurrency),
-                await run("token issue (token)", lambda _: post(rescope),
-                          count=validate_count, concurrency=concurrency),
-                await run("token validate", validate, count=validate_count,
-                          concurrency=concurrency)]
+        return await self._measure("token validate", validate, count)

@@ -1,0 +1,236 @@
+"""The run's table: pocketstack's figures, upstream's, their ratio, the limit each figure is a
+fraction of, and the target of issue 7 with pass/fail."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bench.ceilings import DiskCeiling
+from bench.runner import Result
+
+PS, UP = "pocketstack", "upstream"
+
+
+@dataclass
+class Run:
+    """Everything one run measured."""
+
+    rounds: dict[tuple[str, str], list[Result]] = field(default_factory=dict)  # (cloud, op)
+    pooled: dict[tuple[str, str], Result] = field(default_factory=dict)
+    ceilings_http: list[Result] = field(default_factory=list)
+    disk: DiskCeiling | None = None
+    bcrypt_ms: float | None = None
+    first_start: dict[str, dict[str, float]] = field(default_factory=dict)
+    cold_start: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    memory: dict[str, dict[str, float]] = field(default_factory=dict)
+    settings: dict[str, object] = field(default_factory=dict)
+
+    def add(self, result: Result) -> None:
+        self.rounds.setdefault((result.cloud, result.name), []).append(result)
+
+    def operations(self) -> list[str]:
+        seen: list[str] = []
+        for _, op in self.rounds:
+            if op not in seen:
+                seen.append(op)
+        return seen
+
+    def http_ceiling(self, server: str, op_prefix: str) -> Result | None:
+        return next((r for r in self.ceilings_http
+                     if r.cloud == f"trivial {server}" and r.name.startswith(op_prefix)), None)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    target: str
+    ok: bool | None  # None: not decidable in this run (no upstream, no ceiling)
+
+
+def _ratio(ps: Result | None, up: Result | None) -> float | None:
+    if ps is None or up is None or not up.ops_per_s or ps.errors or up.errors:
+        return None
+    return ps.ops_per_s / up.ops_per_s
+
+
+def verdict(run: Run, op: str) -> Verdict:
+    ps, up = run.pooled.get((PS, op)), run.pooled.get((UP, op))
+    ratio = _ratio(ps, up)
+    if ps is None:
+        return Verdict("", None)
+    if op.split()[0] in ("PUT", "GET", "HEAD", "DELETE") and op.endswith("KiB"):
+        if ratio is None or ps.cpu_ms_per_op is None or up is None or not up.cpu_ms_per_op:
+            return Verdict(">=10x, CPU<=1/10", None)
+        return Verdict(">=10x, CPU<=1/10",
+                       ratio >= 10 and ps.cpu_ms_per_op * 10 <= up.cpu_ms_per_op)
+    if op.startswith("LIST"):
+        return Verdict(">=5x", None if ratio is None else ratio >= 5)
+    if op in ("token validate", "token issue (token)"):
+        return Verdict(">=10x", None if ratio is None else ratio >= 10)
+    if op == "token issue (password)":
+        if run.bcrypt_ms is None or ps.cpu_ms_per_op is None:
+            return Verdict("CPU-hash<=3ms", None)
+        overhead = ps.cpu_ms_per_op - run.bcrypt_ms
+        return Verdict(f"CPU-hash<=3ms ({overhead:.1f})", overhead <= 3)
+    if op.startswith("PUT") and op.endswith("(streamed)") and run.disk:
+        limit = 0.8 * run.disk.seq_write_mb_s / 3
+        return Verdict(f">={limit:.0f} MB/s", ps.mb_per_s >= limit)
+    if op.startswith("GET") and op.endswith("(streamed)"):
+        trivial = run.http_ceiling("nginx", "GET ") or run.http_ceiling("uvicorn", "GET ")
+        big = next((r for r in run.ceilings_http if "MiB" in r.name
+                    and r.cloud == (trivial.cloud if trivial else "")), None)
+        if big is None:
+            return Verdict(">=90% trivial", None)
+        limit = 0.9 * big.mb_per_s
+        return Verdict(f">={limit:.0f} MB/s", ps.mb_per_s >= limit)
+    return Verdict("", None)
+
+
+def fraction_of_limit(run: Run, op: str) -> str:
+    """pocketstack's figure as a fraction of the machine's limit for that kind of work."""
+    ps = run.pooled.get((PS, op))
+    if ps is None or not ps.ops:
+        return ""
+    kind = op.split()[0]
+    if kind in ("PUT", "DELETE") and not op.endswith("(streamed)") and run.disk:
+        return f"{3 * ps.ops_per_s / run.disk.fsync_writes_per_s_n:.0%} fsync"
+    if op.endswith("(streamed)"):
+        if kind == "PUT" and run.disk:
+            return f"{ps.mb_per_s / (run.disk.seq_write_mb_s / 3):.0%} seq/3"
+        big = next((r for r in run.ceilings_http if "MiB" in r.name
+                    and r.cloud == "trivial nginx"), None)
+        return f"{ps.mb_per_s / big.mb_per_s:.0%} nginx" if big and big.mb_per_s else ""
+    small = run.http_ceiling("uvicorn", "GET 4 KiB")
+    if small and small.ops_per_s:
+        return f"{ps.ops_per_s / small.ops_per_s:.0%} hello"
+    return ""
+
+
+def _spread(run: Run, cloud: str, op: str) -> str:
+    rates = [r.ops_per_s for r in run.rounds.get((cloud, op), [])]
+    if len(rates) < 2:
+        return ""
+    return f"{min(rates):.0f}-{max(rates):.0f}"
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def table(run: Run) -> str:
+    header = (f"{'operation':<24}{'ps ops/s':>9}{'(rounds)':>11}{'p50 ms':>8}{'p99 ms':>8}"
+              f"{'MB/s':>7}{'CPU ms':>8}{'up ops/s':>9}{'(rounds)':>10}{'up CPU':>8}"
+              f"{'ratio':>7}  {'of limit':<13}{'target':<24}{'pass':<5}")
+    lines = [header, "-" * len(header)]
+    for op in run.operations():
+        ps, up = run.pooled.get((PS, op)), run.pooled.get((UP, op))
+        ratio = _ratio(ps, up)
+        v = verdict(run, op)
+        mark = {True: "PASS", False: "FAIL", None: ""}[v.ok]
+        errors = sum(r.errors for r in (ps, up) if r)
+        lines.append(
+            f"{op:<24}{_num(ps.ops_per_s if ps else None):>9}{_spread(run, PS, op):>11}"
+            f"{_num(ps.p50_ms if ps else None):>8}{_num(ps.p99_ms if ps else None):>8}"
+            f"{_num(ps.mb_per_s if ps else None):>7}"
+            f"{_num(ps.cpu_ms_per_op if ps else None, 2):>8}"
+            f"{_num(up.ops_per_s if up else None):>9}{_spread(run, UP, op):>10}"
+            f"{_num(up.cpu_ms_per_op if up else None, 2):>8}"
+            f"{(_num(ratio, 2) + 'x') if ratio else '-':>7}  {fraction_of_limit(run, op):<13}"
+            f"{v.target:<24}{mark:<5}" + (f" ERRORS {errors}" if errors else ""))
+    return "\n".join(lines)
+
+
+def startup_table(run: Run) -> str:
+    lines = [f"{'':<40}{'pocketstack':>14}{'upstream':>14}{'target':>12}"]
+    clouds = [PS, UP]
+
+    def cell(cloud: str, value: float | None, fmt: str) -> str:
+        return "-" if value is None else fmt.format(value)
+
+    def row(label: str, values: dict[str, float | None], fmt: str, target: str,
+            ok: bool | None) -> None:
+        mark = {True: " PASS", False: " FAIL", None: ""}[ok]
+        lines.append(f"{label:<40}" + "".join(f"{cell(c, values.get(c), fmt):>14}"
+                                              for c in clouds) + f"{target:>12}{mark}")
+
+    def first(cloud: str, key: str) -> float | None:
+        return run.first_start.get(cloud, {}).get(key)
+
+    def cold(cloud: str, key: str) -> float | None:
+        values = [s[key] for s in run.cold_start.get(cloud, []) if key in s]
+        return statistics.median(values) if values else None
+
+    for key, label in (("first_token_s", "token (s)"), ("storage_ready_s", "storage ready (s)"),
+                       ("cpu_s", "ready, CPU (s)")):
+        values = {c: first(c, key) for c in clouds}
+        ps = values[PS]
+        row(f"first start -> {label}", values, "{:.2f}",
+            "< 3 s" if key == "first_token_s" else "",
+            None if ps is None or key != "first_token_s" else ps < 3)
+    for key, label in (("first_token_s", "token (s)"), ("storage_ready_s", "storage ready (s)"),
+                       ("cpu_s", "ready, CPU (s)")):
+        values = {c: cold(c, key) for c in clouds}
+        ps = values[PS]
+        spread = {c: [s[key] for s in run.cold_start.get(c, []) if key in s] for c in clouds}
+        row(f"cold start -> {label}, median", values, "{:.2f}",
+            "< 1 s" if key == "first_token_s" else "",
+            None if ps is None or key != "first_token_s" else ps < 1)
+        lines[-1] += "   rounds: " + "; ".join(
+            f"{c} " + " ".join(f"{v:.2f}" for v in spread[c]) for c in clouds if spread[c])
+    _memory_rows(run, row)
+    return "\n".join(lines)
+
+
+def _memory_rows(run: Run, row: Callable[..., None]) -> None:
+    """The memory rows of the startup table (``row`` appends each to its lines)."""
+    for key, label in (("idle_rss_mb", "idle RSS (MB)"), ("idle_pss_mb", "idle PSS (MB)"),
+                       ("load_rss_mb", "peak RSS, object load (MB)"),
+                       ("load_pss_mb", "peak PSS, object load (MB)"),
+                       ("processes", "server processes")):
+        values = {c: run.memory.get(c, {}).get(key) for c in (PS, UP)}
+        ps = values[PS]
+        is_idle_rss = key == "idle_rss_mb"
+        row(label, values, "{:.0f}", "< 150 MB" if is_idle_rss else "",
+            None if ps is None or not is_idle_rss else ps < 150)
+
+
+def ceilings_table(run: Run) -> str:
+    lines = []
+    if run.disk:
+        d = run.disk
+        lines.append(f"disk: fsync'd 4 KiB new-file writes/s: {d.fsync_writes_per_s_1:.0f} "
+                     f"(1 thread), {d.fsync_writes_per_s_n:.0f} ({d.threads} threads); "
+                     f"sequential write, fsync'd: {d.seq_write_mb_s:.0f} MB/s "
+                     f"(/3 replicas: {d.seq_write_mb_s / 3:.0f} MB/s)")
+    for r in run.ceilings_http:
+        lines.append(f"{r.cloud}: {r.name}: {r.ops_per_s:.0f} req/s, {r.mb_per_s:.0f} MB/s, "
+                     f"p50 {r.p50_ms:.2f} ms, server CPU {_num(r.cpu_ms_per_op, 3)} ms/req, "
+                     f"client CPU {_num(r.client_cpu_ms_per_op, 3)} ms/req"
+                     + (f", ERRORS {r.errors}: {r.first_error}" if r.errors else ""))
+    if run.bcrypt_ms is not None:
+        lines.append(f"bcrypt check, 12 rounds, in the client: {run.bcrypt_ms:.0f} ms CPU")
+    return "\n".join(lines)
+
+
+def json_lines(run: Run) -> list[str]:
+    out = [json.dumps({"kind": "settings", **run.settings})]
+    for result in run.ceilings_http:
+        out.append(json.dumps({"kind": "ceiling", **json.loads(result.as_json())}))
+    if run.disk:
+        out.append(json.dumps({"kind": "ceiling", "cloud": "disk", **run.disk.__dict__}))
+    for (cloud, op), result in run.pooled.items():
+        rounds = [round(r.ops_per_s, 1) for r in run.rounds[(cloud, op)]]
+        v = verdict(run, op) if cloud == PS else Verdict("", None)
+        ratio = _ratio(result, run.pooled.get((UP, op))) if cloud == PS else None
+        out.append(json.dumps({"kind": "operation", **json.loads(result.as_json()),
+                               "rounds_ops_per_s": rounds,
+                               "ratio": None if ratio is None else round(ratio, 2),
+                               "target": v.target, "pass": v.ok}))
+    for cloud in run.first_start:
+        out.append(json.dumps({"kind": "startup", "cloud": cloud,
+                               "first": run.first_start[cloud],
+                               "cold": run.cold_start.get(cloud, []),
+                               "memory": run.memory.get(cloud, {})}))
+    return out
