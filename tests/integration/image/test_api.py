@@ -133,6 +133,11 @@ def test_glance_direct_import(glance: Glance) -> None:
     assert glance.http.get("/v2/info/stores").json() == {"stores": [
         {"id": "swift", "description": "Object storage (Swift) of this cloud",
          "default": "true"}]}
+    (detail,) = glance.http.get("/v2/info/stores/detail").json()["stores"]  # admin only
+    assert detail["type"] == "swift"
+    assert detail["properties"]["container"] == "glance"
+    assert detail["properties"]["large_object_size"] == 200 * 1024 ** 2  # then SLO segments
+    assert detail["properties"]["large_object_chunk_size"] == 200 * 1024 ** 2
     image = glance.create(disk_format="raw", container_format="bare")
     path = f"/v2/images/{image['id']}"
     body = {"method": {"name": "glance-direct"}}

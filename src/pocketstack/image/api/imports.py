@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 
 from pocketstack.image.api.common import Body, Ctx, json_response
 from pocketstack.image.exceptions import BadRequest
+from pocketstack.image.store.swift import SwiftStore
 
 router = APIRouter(prefix="/v2")
 STORE_DESCRIPTIONS = {"swift": "Object storage (Swift) of this cloud",
@@ -67,8 +68,11 @@ async def stores_detail(ctx: Ctx) -> JSONResponse:
     ctx.enforce("stores_info_detail")
     store = ctx.hub.store
     properties: dict[str, Any] = {"chunk_size": ctx.hub.settings.chunk_size}
-    if store.kind == "swift":
+    if isinstance(store, SwiftStore):
+        # As Glance's swift store reports them: above large_object_size an image is cut
+        # into segments of large_object_chunk_size behind a static large object.
         properties.update(container=ctx.hub.settings.swift_container,
-                          large_object_size=store.max_size)
+                          large_object_size=store.segment_size,
+                          large_object_chunk_size=store.segment_size)
     return json_response({"stores": [{**_store(ctx), "type": store.kind,
                                       "properties": properties, "weight": 0}]})
