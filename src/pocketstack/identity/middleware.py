@@ -20,6 +20,7 @@ from typing import Protocol
 from starlette.concurrency import run_in_threadpool
 
 from pocketstack.identity.exceptions import IdentityError, TokenNotFound
+from pocketstack.identity.service.common import NeedsDatabase
 from pocketstack.identity.service.hub import Identity
 from pocketstack.identity.service.tokens import TokenInfo
 
@@ -125,15 +126,21 @@ class LocalValidator:
         self.identity = identity
 
     async def validate(self, token: str) -> AuthContext:
+        """On the event loop when memory suffices (the usual case), else in a thread; the
+        context is made once per validated token (it is immutable, as the token is)."""
         tokens = self.identity.tokens
+        self.identity.reload_keys_if_rotated()
         try:
-            info = tokens.validate_cached(token)
-            if info is None:
-                self.identity.reload_keys_if_rotated()
+            try:
+                info = tokens.validate(token, cached_only=True)
+            except NeedsDatabase:
                 info = await run_in_threadpool(tokens.validate, token)
         except TokenNotFound as exc:
             raise InvalidToken(str(exc)) from exc
-        return context_from(info)
+        context: AuthContext | None = info.memo.get(AuthContext)
+        if context is None:
+            context = info.memo[AuthContext] = context_from(info)
+        return context
 
     async def authenticate(self, user_name: str, project_name: str, password: str
                            ) -> AuthContext:

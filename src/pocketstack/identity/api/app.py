@@ -2,6 +2,9 @@
 
 Errors of every origin (our exceptions, FastAPI's validation, Starlette's 404/405, anything
 unexpected) leave through :func:`pocketstack.identity.exceptions.render` in Keystone's format.
+``GET``/``HEAD``/``POST /v3/auth/tokens`` are answered ahead of FastAPI by
+:class:`~pocketstack.identity.api.token_routes.TokenRoutes` (``fast_tokens=False`` leaves
+them to FastAPI's routes, which call the same handlers: the tests compare the two).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from pocketstack.identity.api import (
     users,
     versions,
 )
+from pocketstack.identity.api.token_routes import TokenRoutes
 from pocketstack.identity.service.hub import Identity
 
 LOG = logging.getLogger(__name__)
@@ -39,8 +43,8 @@ ROUTERS = (versions, auth, domains, projects, users, groups, roles, grants, role
            catalog, credentials, application_credentials)
 
 
-def create_app(identity: Identity, policy: PolicyEngine, *, access_log: bool = True
-               ) -> ASGIApp:
+def create_app(identity: Identity, policy: PolicyEngine, *, access_log: bool = True,
+               fast_tokens: bool = True) -> ASGIApp:
     app = FastAPI(title="pocketstack identity", openapi_url=None, docs_url=None,
                   redoc_url=None)
     app.state.identity = identity
@@ -50,7 +54,10 @@ def create_app(identity: Identity, policy: PolicyEngine, *, access_log: bool = T
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    return wrap_service_app(app, service="identity", render=exceptions.render,
+    inner: ASGIApp = app
+    if fast_tokens:
+        inner = TokenRoutes(app, identity=identity, policy=policy)
+    return wrap_service_app(inner, service="identity", render=exceptions.render,
                             max_body=identity.settings.identity.max_request_body_size,
                             access_log=access_log)
 

@@ -7,15 +7,18 @@ a pydantic model), call the service, render (``member`` / ``collection``).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import QueryParams
+from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
 
 from pocketstack.common.policy import PolicyEngine
@@ -27,6 +30,7 @@ from pocketstack.identity.exceptions import (
     UnsupportedMediaType,
     ValidationError,
 )
+from pocketstack.identity.service.common import NeedsDatabase
 from pocketstack.identity.service.hub import Identity
 from pocketstack.identity.service.tokens import TokenInfo
 
@@ -50,7 +54,12 @@ class RequestContext:
     identity: Identity
     policy: PolicyEngine
     token: TokenInfo | None
-    base_url: str
+    request: HTTPConnection = field(repr=False)
+
+    @functools.cached_property
+    def base_url(self) -> str:
+        """``scheme://host`` as the client addressed us (for links; worked out on use)."""
+        return base_url(self.request)
 
     @property
     def user_id(self) -> str:
@@ -96,23 +105,37 @@ class RequestContext:
         return self.policy.enforce(action, self.credentials(), {"target": dict(target or {})})
 
 
-def base_url(request: Request) -> str:
+def base_url(request: HTTPConnection) -> str:
     return f"{request.url.scheme}://{request.headers.get('host') or request.url.netloc}"
 
 
 async def request_context(request: Request) -> RequestContext:
-    identity: Identity = request.app.state.identity
+    return await context_of(request, request.app.state.identity, request.app.state.policy)
+
+
+async def context_of(request: HTTPConnection, identity: Identity, policy: PolicyEngine
+                     ) -> RequestContext:
+    """The request's context: its ``X-Auth-Token`` validated (401 when it is not valid)."""
     token_id = request.headers.get("x-auth-token")
     token = None
     if token_id:
         identity.reload_keys_if_rotated()
         try:
-            token = identity.tokens.validate_cached(token_id)
-            if token is None:
-                token = await run_in_threadpool(identity.tokens.validate, token_id)
+            token = await validate_token(identity, token_id)
         except TokenNotFound as exc:
             raise Unauthorized("The request you have made requires authentication.") from exc
-    return RequestContext(identity, request.app.state.policy, token, base_url(request))
+    return RequestContext(identity, policy, token, request)
+
+
+async def validate_token(identity: Identity, token_id: str, *, allow_expired: bool = False
+                         ) -> TokenInfo:
+    """Validate on the loop when memory suffices, else in a thread (TokenNotFound)."""
+    try:
+        return identity.tokens.validate(token_id, allow_expired=allow_expired,
+                                        cached_only=True)
+    except NeedsDatabase:
+        return await run_in_threadpool(identity.tokens.validate, token_id,
+                                       allow_expired=allow_expired)
 
 
 Ctx = Annotated[RequestContext, Depends(request_context)]
@@ -178,11 +201,25 @@ def query_bool(value: str | None) -> bool | None:
     return value.strip().lower() not in FALSE_STRINGS
 
 
-def flag(request: Request, name: str) -> bool:
+def flag(request: HTTPConnection, name: str) -> bool:
     """A query flag such as ``?nocatalog`` or ``?effective`` (present and not false)."""
-    if name not in request.query_params:
+    query = request.scope.get("query_string", b"")
+    params = _parsed_query(query) if len(query) <= 256 else request.query_params
+    if name not in params:
         return False
-    return bool(query_bool(request.query_params[name]))
+    return bool(query_bool(params[name]))
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_query(query: bytes) -> QueryParams:
+    """``request.query_params`` of the short query strings clients repeat (``?nocatalog``)."""
+    return QueryParams(query)
+
+
+def json_bytes(content: Any) -> bytes:
+    """JSON as :class:`JSONResponse` renders it (compact, UTF-8, no NaN)."""
+    return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None,
+                      separators=(",", ":")).encode("utf-8")
 
 
 def link(ctx: RequestContext, path: str) -> str:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from pocketstack.identity import models as m
 from pocketstack.identity.exceptions import Conflict, Forbidden, NotFound, ValidationError
-from pocketstack.identity.service.common import conflict_guard, new_id
+from pocketstack.identity.service.common import NeedsDatabase, conflict_guard, new_id
 
 if TYPE_CHECKING:
     from pocketstack.identity.service.hub import Identity
@@ -245,12 +245,14 @@ class CatalogService:
 
     # -- the catalog ---------------------------------------------------------------------------
     def catalog_for(self, *, user_id: str, project_id: str | None,
-                    domain_id: str | None = None) -> list[dict[str, Any]]:
-        """The catalog as a token scoped to this project sees it."""
+                    domain_id: str | None = None, cached_only: bool = False
+                    ) -> list[dict[str, Any]]:
+        """The catalog as a token scoped to this project sees it (``cached_only``:
+        NeedsDatabase when the catalog must be read first)."""
         values = {"user_id": user_id, "project_id": project_id, "tenant_id": project_id,
                   "domain_id": domain_id}
         out = []
-        for service in self._catalog_template():
+        for service in self._catalog_template(cached_only=cached_only):
             endpoints = []
             for endpoint in service["endpoints"]:
                 url = _substitute(endpoint["url"], values)
@@ -259,9 +261,11 @@ class CatalogService:
             out.append({**service, "endpoints": endpoints})
         return out
 
-    def _catalog_template(self) -> list[dict[str, Any]]:
+    def _catalog_template(self, *, cached_only: bool = False) -> list[dict[str, Any]]:
         with self._lock:
             if self._template is None:
+                if cached_only:
+                    raise NeedsDatabase()
                 with self.hub.db.session() as s:
                     self._template = _build_template(s)
             return self._template

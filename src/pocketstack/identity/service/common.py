@@ -13,6 +13,15 @@ from sqlalchemy.exc import IntegrityError
 from pocketstack.identity.exceptions import Conflict, Forbidden, ValidationError
 
 
+class NeedsDatabase(Exception):  # noqa: N818 (a signal, not an error)
+    """Raised by a ``cached_only`` call when its answer needs a database read.
+
+    The API calls such methods on the event loop first (everything they need is in memory
+    most of the time) and repeats the call in a thread when this is raised. A cached-only
+    call has no side effect before it raises, so the repeat sees the same state.
+    """
+
+
 def new_id() -> str:
     """A Keystone-style id: uuid4 as 32 hex characters."""
     return uuid.uuid4().hex
@@ -28,9 +37,15 @@ def isotime(value: datetime | None, *, subsecond: bool = True) -> str | None:
     if value is None:
         return None
     if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    fmt = "%Y-%m-%dT%H:%M:%S.%fZ" if subsecond else "%Y-%m-%dT%H:%M:%SZ"
-    return value.strftime(fmt)
+        value = value.astimezone(UTC)
+    if value.year < 1000:  # strftime does not pad such years: keep its form
+        value = value.replace(tzinfo=None)
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if subsecond else "%Y-%m-%dT%H:%M:%SZ")
+    day = f"{value.year}-{value.month:02d}-{value.day:02d}"
+    clock = f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
+    if subsecond:
+        return f"{day}T{clock}.{value.microsecond:06d}Z"
+    return f"{day}T{clock}Z"
 
 
 def parse_isotime(text: str) -> datetime:

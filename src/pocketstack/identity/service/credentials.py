@@ -249,10 +249,11 @@ class ApplicationCredentialService:
                     m.ApplicationCredential.name == ident.get("name"),
                     m.ApplicationCredential.user_id == ident.get("user_id")))
             if row is None:
-                check_password(secret, None)
+                check_password(secret, None, self.hub.settings.identity.bcrypt_rounds)
                 raise NotFound.of("application credential", str(ident))
             s.expunge(row)
-        if not check_password(secret, row.secret_hash):
+        if not check_password(secret, row.secret_hash,
+                              self.hub.settings.identity.bcrypt_rounds):
             raise ValueError("secret mismatch")
         if row.expires_at is not None and row.expires_at <= utcnow():
             raise ValueError("expired")

@@ -7,6 +7,10 @@ an in-memory revocation check and two dictionary lookups — no database query. 
 write bumps the hub's generation, which makes cached entries stale; they are re-resolved on
 next use. ``cache_time`` bounds how long an entry lives regardless (for other processes'
 writes).
+
+The methods that may read the database take ``cached_only``: with it they answer from memory
+or raise :class:`NeedsDatabase` (without side effects), so the API can try them on the event
+loop and hop to a thread only when a read is needed.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -25,7 +30,7 @@ from pocketstack.identity import models as m
 from pocketstack.identity.exceptions import TokenNotFound, Unauthorized
 from pocketstack.identity.revocation import TokenValues
 from pocketstack.identity.service.assignment import Target
-from pocketstack.identity.service.common import isotime
+from pocketstack.identity.service.common import NeedsDatabase, isotime
 from pocketstack.identity.tokens import InvalidToken, TokenExpired, TokenFormatter, TokenPayload
 
 if TYPE_CHECKING:
@@ -59,6 +64,10 @@ class TokenInfo:
     issued_at: datetime
     scope: ScopeInfo
     values: TokenValues = field(repr=False)
+    # What the API derives from this token alone (its rendered body, policy decisions on
+    # it), kept as long as the TokenInfo: the token never changes, and a write that could
+    # change its roles or catalog makes it stale (re-resolved into a new TokenInfo).
+    memo: dict[Hashable, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def user_id(self) -> str:
@@ -121,10 +130,10 @@ class TokenService:
         self._scopes: OrderedDict[tuple[Any, ...], ScopeInfo] = OrderedDict()
 
     # -- issue ---------------------------------------------------------------------------------
-    def issue(self, payload: TokenPayload) -> TokenInfo:
+    def issue(self, payload: TokenPayload, *, cached_only: bool = False) -> TokenInfo:
         """Seal a payload (already authenticated and authorized) into a token."""
         token_id, issued_at = self.formatter.issue(payload)
-        return self._info(token_id, payload, issued_at)
+        return self._info(token_id, payload, issued_at, cached_only=cached_only)
 
     # -- validate ------------------------------------------------------------------------------
     def validate_cached(self, token_id: str, *, allow_expired: bool = False) -> TokenInfo | None:
@@ -139,8 +148,10 @@ class TokenService:
         self._check_live(info, allow_expired)
         return info
 
-    def validate(self, token_id: str, *, allow_expired: bool = False) -> TokenInfo:
-        """Validate a token (blocking: may query the database to resolve a stale scope)."""
+    def validate(self, token_id: str, *, allow_expired: bool = False,
+                 cached_only: bool = False) -> TokenInfo:
+        """Validate a token (blocking: may query the database to resolve a stale scope,
+        unless ``cached_only``: then NeedsDatabase is raised instead)."""
         info = self.validate_cached(token_id, allow_expired=allow_expired)
         if info is not None:
             return info
@@ -153,7 +164,7 @@ class TokenService:
         except InvalidToken as exc:
             raise TokenNotFound("Could not recognize Fernet token") from exc
         try:
-            info = self._info(token_id, payload, issued_at)
+            info = self._info(token_id, payload, issued_at, cached_only=cached_only)
         except Unauthorized as exc:
             raise TokenNotFound(f"Failed to validate token: {exc.message}") from exc
         self._check_live(info, allow_expired)
@@ -174,8 +185,9 @@ class TokenService:
             self._tokens.pop(token_id, None)
 
     # -- resolution ----------------------------------------------------------------------------
-    def _info(self, token_id: str, payload: TokenPayload, issued_at: datetime) -> TokenInfo:
-        scope = self.resolve_scope(payload)
+    def _info(self, token_id: str, payload: TokenPayload, issued_at: datetime, *,
+              cached_only: bool = False) -> TokenInfo:
+        scope = self.resolve_scope(payload, cached_only=cached_only)
         values = TokenValues.from_payload(
             payload, user_domain_id=scope.user["domain"]["id"],
             project_domain_id=scope.project["domain"]["id"] if scope.project else None,
@@ -187,13 +199,15 @@ class TokenService:
                 self._tokens.popitem(last=False)
         return info
 
-    def resolve_scope(self, payload: TokenPayload) -> ScopeInfo:
+    def resolve_scope(self, payload: TokenPayload, *, cached_only: bool = False) -> ScopeInfo:
         key = (payload.user_id, payload.project_id, payload.domain_id, payload.system,
                payload.app_cred_id)
         with self._lock:
             cached = self._scopes.get(key)
         if cached is not None and self._fresh(cached):
             return cached
+        if cached_only:
+            raise NeedsDatabase()
         with self.hub.db.session() as s:
             scope = self._resolve(s, payload)
         with self._lock:

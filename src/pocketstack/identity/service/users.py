@@ -7,6 +7,7 @@ disabling or deleting a user, and removing a user from a group revoke the user's
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -30,9 +31,14 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger(__name__)
 BCRYPT_MAX_BYTES = 72
-# A hash to compare against when the user does not exist, so that the time an
-# authentication takes does not tell whether a user name exists.
-_DUMMY_HASH = bcrypt.hashpw(b"pocketstack-no-such-user", bcrypt.gensalt(4))
+
+
+@functools.cache
+def _dummy_hash(rounds: int) -> bytes:
+    """What a check runs against when there is no stored hash (no such user, no such
+    credential): made with the configured rounds, so that the time an authentication takes
+    does not tell whether the name exists."""
+    return bcrypt.hashpw(b"pocketstack-no-such-user", bcrypt.gensalt(rounds))
 
 USER_FIELDS = ("name", "domain_id", "enabled", "default_project_id", "options")
 
@@ -55,11 +61,11 @@ def hash_password(password: str, rounds: int) -> str:
     return bcrypt.hashpw(_password_bytes(password), bcrypt.gensalt(rounds)).decode("ascii")
 
 
-def check_password(password: str, hashed: str | None) -> bool:
-    """Constant-time check; a missing hash still costs one bcrypt round trip."""
+def check_password(password: str, hashed: str | None, rounds: int) -> bool:
+    """Constant-time check; a missing hash costs as much as a stored one of ``rounds``."""
     candidate = _password_bytes(password)
     if not hashed:
-        bcrypt.checkpw(candidate, _DUMMY_HASH)
+        bcrypt.checkpw(candidate, _dummy_hash(rounds))
         return False
     try:
         return bcrypt.checkpw(candidate, hashed.encode("ascii"))  # constant-time inside
@@ -161,7 +167,7 @@ class UserService:
         with self.hub.db.session() as s:
             user = s.get(m.User, user_id)
             stored = user.password_hash if user is not None else None
-        if not check_password(original, stored):
+        if not check_password(original, stored, self.hub.settings.identity.bcrypt_rounds):
             count = self.hub.auth.failures.record()
             LOG.warning("password change refused for user %s: original password mismatch; "
                         "%d failures in the last minute", user_id, count)
@@ -189,10 +195,10 @@ class UserService:
         s.execute(delete(m.AccessRule).where(m.AccessRule.user_id.in_(user_ids)))
 
     def verify_password(self, user_id: str, password: str) -> bool:
-        with self.hub.db.session() as s:
-            user = s.get(m.User, user_id)
-            stored = user.password_hash if user is not None else None
-        return check_password(password, stored)
+        # One column read on a plain connection: half the cost of an ORM session's load.
+        with self.hub.db.engine.connect() as conn:
+            stored = conn.scalar(select(m.User.password_hash).where(m.User.id == user_id))
+        return check_password(password, stored, self.hub.settings.identity.bcrypt_rounds)
 
     def _check_password_input(self, password: Any) -> None:
         if password is None:
