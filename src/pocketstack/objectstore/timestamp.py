@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime
 import email.utils
+import functools
 import re
 import time
 from fractions import Fraction
@@ -34,6 +35,7 @@ MAX_OFFSET: Final = 16**16 - 1
 _TEXT_RE: Final = re.compile(r"([0-9]+)(?:\.([0-9]*))?(?:_([0-9a-fA-F]{1,16}))?")
 _ISO_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%f"
 _EPOCH: Final = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+_NAIVE_EPOCH: Final = datetime.datetime(1970, 1, 1)  # noqa: DTZ001 (isoformat without zone)
 
 
 class Timestamp:
@@ -55,7 +57,7 @@ class Timestamp:
         ``offset`` is added to any offset ``value`` already carries; ``delta`` shifts the
         time by that many ticks. Raises ValueError on garbage or out-of-range values.
         """
-        raw, base_offset = _parse(value)
+        raw, base_offset = _parse_text(value) if type(value) is str else _parse(value)
         if offset < 0:
             raise ValueError("offset must be non-negative")
         total_offset = base_offset + offset
@@ -114,8 +116,7 @@ class Timestamp:
     def isoformat(self) -> str:
         """UTC, microsecond precision, no zone: ``"2024-01-02T03:04:05.123450"``."""
         seconds, ticks = divmod(self._raw, TICKS_PER_SECOND)
-        moment = _EPOCH + datetime.timedelta(seconds=seconds, microseconds=ticks * 10)
-        return moment.strftime(_ISO_FORMAT)
+        return f"{_iso_second(seconds)}.{ticks * 10:06d}"
 
     @property
     def http_date(self) -> str:
@@ -177,6 +178,13 @@ class Timestamp:
         return (Timestamp, (self.internal,))
 
 
+@functools.lru_cache(maxsize=1024)
+def _iso_second(seconds: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS`` of whole seconds since the epoch, UTC. Cached: the rows of
+    a listing are mostly written in bursts, many in the same second."""
+    return (_NAIVE_EPOCH + datetime.timedelta(seconds=seconds)).isoformat()
+
+
 def _parse(value: Timestamp | str | bytes | float | int) -> tuple[int, int]:
     """(raw ticks, offset) from any accepted input, or ValueError."""
     if isinstance(value, Timestamp):
@@ -196,6 +204,10 @@ def _parse(value: Timestamp | str | bytes | float | int) -> tuple[int, int]:
 
 
 def _parse_text(text: str) -> tuple[int, int]:
+    if len(text) == 16 and text[10] == "." and text.isascii():  # the internal form, fast:
+        seconds, fraction = text[:10], text[11:]  # listings parse one per row
+        if seconds.isdigit() and fraction.isdigit():
+            return int(seconds) * TICKS_PER_SECOND + int(fraction), 0
     match = _TEXT_RE.fullmatch(text)
     if match is None:
         raise ValueError(f"invalid timestamp: {text!r}")

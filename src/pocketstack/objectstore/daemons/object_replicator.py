@@ -22,7 +22,11 @@ from collections.abc import AsyncIterator, Sequence
 from pocketstack.objectstore.daemons.cluster import Cluster
 from pocketstack.objectstore.daemons.jobs import Job, ReplicationCounts, Target, for_each_peer
 from pocketstack.objectstore.daemons.schedule import RateLimiter
-from pocketstack.objectstore.storage.exceptions import DiskFileNotExist, DiskFileQuarantined
+from pocketstack.objectstore.storage.exceptions import (
+    DiskFileNotExist,
+    DiskFileQuarantined,
+    StorageError,
+)
 from pocketstack.objectstore.storage.hashdir import files_to_push
 from pocketstack.objectstore.storage.types import ObjectBody, ObjectStamp
 
@@ -43,10 +47,11 @@ class ObjectSync:
         self.hashes: dict[str, str] = {}
         self.stamps: dict[str, ObjectStamp] = {}
         self._listed: set[str] = set()
+        self._peer_hashes: dict[str, dict[str, str] | StorageError] = {}
 
     async def run(self) -> None:
         job = self.job
-        self.hashes = await self.local.get_hashes(job.device, job.partition, policy=job.policy)
+        self.hashes = await self._hashes_here()
         if not self.hashes:
             if not job.primary:  # drop the empty partition dir
                 await self.local.remove_objects(job.device, job.partition, [], policy=job.policy)
@@ -64,6 +69,19 @@ class ObjectSync:
             )
             self.counts.removed += removed  # not `+= await`: other jobs count meanwhile
 
+    async def _hashes_here(self) -> dict[str, str]:
+        """This replica's suffix hashes, and those of the peers this host serves too, in
+        one thread hop (kept for `_sync_peer`): most of a quiet pass is these calls."""
+        job = self.job
+        peers = [d.device for d in job.peers if self.cluster.node_for(d) is self.local]
+        answers = await self.local.get_hashes_of(
+            [(device, job.partition, job.policy) for device in (job.device, *peers)]
+        )
+        self._peer_hashes = dict(zip(peers, answers[1:], strict=True))
+        if isinstance(answers[0], StorageError):
+            raise answers[0]
+        return answers[0]
+
     async def _stamps_of(self, suffixes: Sequence[str]) -> list[ObjectStamp]:
         missing = [s for s in suffixes if s not in self._listed]
         if missing:
@@ -78,9 +96,13 @@ class ObjectSync:
     async def _sync_peer(self, target: Target) -> set[str]:
         """Push what ``target`` lacks; the hashes of the objects it now holds (or beats)."""
         job = self.job
-        remote = await target.node.get_hashes(
-            target.device.device, job.partition, policy=job.policy
-        )
+        remote = self._peer_hashes.pop(target.device.device, None)
+        if target.node is not self.local or remote is None:
+            remote = await target.node.get_hashes(
+                target.device.device, job.partition, policy=job.policy
+            )
+        elif isinstance(remote, StorageError):
+            raise remote
         diff = sorted(s for s, digest in self.hashes.items() if remote.get(s) != digest)
         held = {h for h, stamp in self.stamps.items() if stamp.suffix not in diff}
         if not diff:

@@ -9,9 +9,10 @@ objects with `object_replicator.ObjectSync`, databases with
 Compared with Swift's replicators: the same push model (each replica pushes what it has
 to the others; a handoff pushes to the primaries and then deletes), the same suffix-hash
 comparison, and 507 primaries replaced by handoffs. Objects move file by file through the
-storage-node API rather than rsync or ssync, and each copy is verified (md5) on both ends;
-suffix hashes are recomputed each pass instead of cached in ``hashes.pkl``. Databases sync
-rows after per-peer sync points, as Swift's usync, but never copy whole files.
+storage-node API rather than rsync or ssync, and each copy is verified (md5) on both ends.
+Suffix hashes are cached per partition as Swift's ``hashes.pkl`` (`storage.suffix_hashes`),
+so a quiet partition costs a few syscalls. Databases sync rows after per-peer sync points,
+as Swift's usync, but never copy whole files.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class Replicator:
         concurrency: int = 4,
         reclaim_age: float = ONE_WEEK,
         bytes_per_second: float = 0,
+        pause: float = 0.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if concurrency < 1:
@@ -91,6 +93,9 @@ class Replicator:
         self.concurrency = concurrency
         self.reclaim_age = reclaim_age
         self.limiter = RateLimiter(bytes_per_second)
+        self.pause = pause
+        """Seconds each worker rests between partitions: a pass is background work, and
+        its threads would otherwise compete with requests for the GIL and the disk."""
         self.clock = clock
         self.stats = ReplicatorStats()
 
@@ -108,6 +113,7 @@ class Replicator:
             async def worker() -> None:
                 for job in pending:  # one shared iterator: each job runs once
                     await self._run_job(job, current, reclaim_before)
+                    await asyncio.sleep(self.pause)
 
             async with asyncio.TaskGroup() as group:
                 for _ in range(min(self.concurrency, len(jobs))):

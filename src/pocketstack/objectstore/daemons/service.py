@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from pocketstack.config import ObjectStoreSettings
 from pocketstack.objectstore.daemons import updater
@@ -23,6 +23,8 @@ from pocketstack.objectstore.daemons.replicator import Replicator
 from pocketstack.objectstore.daemons.schedule import Periodic
 
 T = TypeVar("T")
+PARTITION_PAUSE: Final = 0.002
+"""Seconds a replication worker rests between partitions (a sleep, so requests go first)."""
 
 
 class StorageDaemons:
@@ -43,7 +45,7 @@ class StorageDaemons:
         self.recon = ReconCache(recon_path)
         self.replicator = Replicator(
             cluster, concurrency=conf.replicator_concurrency, reclaim_age=conf.reclaim_age,
-            bytes_per_second=conf.replicator_bytes_per_second,
+            bytes_per_second=conf.replicator_bytes_per_second, pause=PARTITION_PAUSE,
         )  # fmt: skip
         self.auditor = Auditor(
             cluster.local, cluster.local_devices, lambda: sorted(cluster.object_rings),

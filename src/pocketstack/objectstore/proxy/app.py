@@ -9,8 +9,10 @@ with ``http1.SwiftHttpProtocol`` (raw UTF-8 request targets, Title-Cased header 
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
 import secrets
 import time
 
@@ -45,9 +47,25 @@ async def _object_not_allowed(ctx: ProxyContext, req: Request) -> Response:
     raise HTTPMethodNotAllowed(headers={"Allow": ", ".join(sorted(OBJECT_HANDLERS))})
 
 
-def trans_id() -> str:
-    """Swift's transaction id: ``tx`` + 21 hex chars + ``-`` + the time in hex."""
-    return f"tx{secrets.token_hex(11)[:21]}-{int(time.time()):010x}"
+class TransIds:
+    """Swift's transaction ids: ``tx`` + 21 hex chars + ``-`` + the time in hex.
+
+    The 21 chars are a random prefix per process (13) and a counter (8): unique without
+    reading ``os.urandom`` per request. A forked child draws its own prefix."""
+
+    def __init__(self) -> None:
+        self.reseed()
+
+    def reseed(self) -> None:
+        self._prefix = f"tx{secrets.token_hex(7)[:13]}"
+        self._counter = itertools.count()
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._counter) & 0xFFFFFFFF:08x}-{int(time.time()):010x}"
+
+
+trans_id = TransIds()
+os.register_at_fork(after_in_child=trans_id.reseed)
 
 
 class ProxyApp:
@@ -98,8 +116,7 @@ class ProxyApp:
         constraints.check_account_name(req.account, limits=self.ctx.limits)
         if req.method == "OPTIONS":
             return await cors.preflight(self.ctx, req)
-        self.ctx.reload_rings()
-        response = await self.pipeline(req)
+        response = await self.pipeline(req)  # the rings check their files every interval
         return await cors.decorate(self.ctx, req, response)
 
     async def core(self, req: Request) -> Response:

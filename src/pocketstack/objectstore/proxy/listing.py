@@ -277,7 +277,8 @@ def _object_record(row: ObjectRow | SubdirRow) -> dict[str, object]:
         "bytes": row.bytes, "hash": row.hash, "name": row.name,
         "content_type": row.content_type, "last_modified": row.last_modified,
     }
-    record.update(row.extra)
+    if row.extra:
+        record.update(row.extra)
     return record
 
 

@@ -27,12 +27,17 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 class Middleware:
     """One feature filter. Subclasses set ``name`` and override ``handle`` (and ``info``
-    to advertise themselves in ``GET /info`` — only once they work)."""
+    to advertise themselves in ``GET /info`` — only once they work), and ``applies``."""
 
     name: ClassVar[str] = "middleware"
 
     def __init__(self, ctx: ProxyContext) -> None:
         self.ctx = ctx
+
+    def applies(self, req: Request) -> bool:
+        """False when ``handle`` would only pass ``req`` on: the pipeline then skips this
+        filter. Cheap (every request asks every filter), and never False when in doubt."""
+        return True
 
     async def handle(self, req: Request, next: Handler) -> Response:
         return await next(req)
@@ -42,18 +47,29 @@ class Middleware:
 
 
 def compose(stack: Sequence[Middleware], core: Handler) -> Handler:
-    """``stack[0]`` sees the request first; the last one calls ``core``."""
-    handler = core
-    for middleware in reversed(stack):
-        handler = _bind(middleware, handler)
-    return handler
+    """``stack[0]`` sees the request first; the last one calls ``core``.
+
+    Each ``next`` a filter gets is a plain function that asks the filters after it, in
+    order, whether they apply to the request it is given, and returns the coroutine of the
+    first that does (or of ``core``). A filter with nothing to do thus costs one call of
+    ``applies`` and no coroutine frame: each frame of a chain is resumed again on every
+    suspension below it (every thread hop, every storage call)."""
+    entries: list[Handler] = []
+    for start in range(len(stack) + 1):
+        entries.append(_entry(tuple(stack[start:]), start, entries, core))
+    return entries[0]
 
 
-def _bind(middleware: Middleware, next: Handler) -> Handler:
-    async def handle(req: Request) -> Response:
-        return await middleware.handle(req, next)
+def _entry(
+    rest: tuple[Middleware, ...], start: int, entries: list[Handler], core: Handler
+) -> Handler:
+    def enter(req: Request) -> Awaitable[Response]:
+        for offset, middleware in enumerate(rest):
+            if middleware.applies(req):
+                return middleware.handle(req, entries[start + offset + 1])
+        return core(req)
 
-    return handle
+    return enter
 
 
 async def body_chunks(response: Response) -> AsyncIterator[bytes]:

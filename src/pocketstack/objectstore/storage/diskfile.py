@@ -59,7 +59,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Final
 
 from pocketstack.objectstore.hashing import PathHasher
-from pocketstack.objectstore.storage import fsutil
+from pocketstack.objectstore.storage import fsutil, suffix_hashes
 from pocketstack.objectstore.storage.diskfile_io import (
     DiskFileReader,
     DiskFileWriter,
@@ -95,6 +95,7 @@ from pocketstack.objectstore.storage.hashdir import (
     resolve,
     suffix_hash,
 )
+from pocketstack.objectstore.storage.suffix_hashes import SuffixHash
 from pocketstack.objectstore.storage.types import ByteRange, Metadata, resolve_ranges
 from pocketstack.objectstore.timestamp import Timestamp
 
@@ -123,6 +124,8 @@ class DiskFileManager:
         self.fsync = fsync
         self.chunk_size = chunk_size
         self.reclaim_age = reclaim_age
+        self._memo = suffix_hashes.Memo()
+        self.hash_save_interval = suffix_hashes.SAVE_INTERVAL
 
     def get_diskfile(
         self, device: str, partition: int, account: str, container: str, obj: str, policy: int = 0
@@ -145,18 +148,34 @@ class DiskFileManager:
         return Timestamp(max(0.0, time.time() - self.reclaim_age))
 
     def cleanup_hashdir(self, datadir: str, *, reclaim: bool = True) -> list[str]:
-        """Remove obsolete files (and the dir if nothing is left); returns the live names."""
+        """After a write to ``datadir``: mark its suffix for rehashing, then remove obsolete
+        files (and the dir if nothing is left); returns the live names."""
+        self.invalidate_hash(datadir)
+        return self._cleanup(datadir, reclaim)[0]
+
+    def remove_partition_if_empty(self, part_dir: str) -> bool:
+        """rmdir a partition dir left with nothing but its hash cache; True if it went."""
+        self._memo.forget(part_dir)
+        return suffix_hashes.remove_partition_if_empty(part_dir)
+
+    def invalidate_hash(self, datadir: str) -> None:
+        """Journal the suffix of ``datadir`` (a hash dir) as changed; see `suffix_hashes`."""
+        suffix_dir = os.path.dirname(datadir)
+        suffix_hashes.invalidate(os.path.dirname(suffix_dir), os.path.basename(suffix_dir))
+
+    def _cleanup(self, datadir: str, reclaim: bool) -> tuple[list[str], bool]:
+        """(live names, whether any file was removed)."""
         try:
             names = os.listdir(datadir)
         except (FileNotFoundError, NotADirectoryError):
-            return []
+            return [], False
         state = resolve(names, reclaim_before=self.reclaim_before() if reclaim else None)
         for filename in state.obsolete:
             fsutil.unlink_quietly(os.path.join(datadir, filename))
         live = [n for n in names if n not in state.obsolete]
         if not live:
             fsutil.remove_empty_dir(datadir)
-        return live
+        return live, bool(state.obsolete)
 
     def partition_dir(self, device: str, partition: int, policy: int = 0) -> str:
         fsutil.check_partition(partition)
@@ -171,33 +190,94 @@ class DiskFileManager:
         policy: int = 0,
         suffixes: Iterable[str] | None = None,
     ) -> dict[str, str]:
-        """{suffix: md5 of its files} for one partition (see `hashdir.suffix_hash`)."""
+        """{suffix: md5 of its files} for one partition (see `hashdir.suffix_hash`).
+
+        All suffixes come from the partition's cache (`suffix_hashes`), rehashing only
+        those written to since, those with a reclaimable tombstone, and those whose dir
+        appeared or vanished behind the cache's back (a partition without a valid cache is
+        rehashed whole). Named ``suffixes`` are always rehashed, and the cache left alone."""
         part_dir = self.partition_dir(device, partition, policy)
-        hashes = {}
         with fsutil.map_os_errors("get_hashes"):
-            for suffix, entries in self.iter_suffixes(part_dir, suffixes):
-                if entries:
-                    hashes[suffix] = suffix_hash(entries)
+            if suffixes is not None:
+                return {
+                    suffix: suffix_hash(entries)
+                    for suffix, entries in self.iter_suffixes(part_dir, suffixes)
+                    if entries
+                }
+            quiet = self._memo.quiet(part_dir, time.time() - self.reclaim_age)
+            if quiet is not None:
+                return {suffix: cached.digest for suffix, cached in quiet.items()}
+            with suffix_hashes.consolidating(part_dir) as exists:
+                if not exists:
+                    return {}
+                hashes = self._consolidate(part_dir)
+        return {suffix: cached.digest for suffix, cached in hashes.items()}
+
+    def _consolidate(self, part_dir: str) -> dict[str, SuffixHash]:
+        """The partition's suffix hashes, brought up to date (lock held); the cache file
+        is written only every ``hash_save_interval`` (see `suffix_hashes.Memo`)."""
+        on_disk = {name for name in _listdir(part_dir) if SUFFIX_RE.fullmatch(name)}
+        now = time.monotonic()
+        memo = self._memo.current(part_dir)
+        loaded: dict[str, SuffixHash] | None
+        if memo is not None:
+            loaded, offset, inode = memo.hashes, memo.offset, memo.journal
+        else:
+            loaded, offset, inode = suffix_hashes.load(part_dir), 0, None
+        journaled, end, inode = suffix_hashes.read_journal(part_dir, offset, inode)
+        cached = {} if loaded is None else loaded
+        if loaded is None:
+            stale = on_disk
+        else:
+            cutoff = time.time() - self.reclaim_age
+            stale = (journaled | (on_disk - cached.keys())) & on_disk
+            stale |= {s for s, h in cached.items() if s in on_disk and h.reclaimable(cutoff)}
+        hashes = {s: h for s, h in cached.items() if s in on_disk and s not in stale}
+        for suffix, entries in self.iter_suffixes(part_dir, stale, scanning=False):
+            if entries:
+                hashes[suffix] = SuffixHash(
+                    suffix_hash(entries), suffix_hashes.oldest_reclaimable(entries)
+                )
+        hashes = dict(sorted(hashes.items()))
+        unsaved = hashes != loaded or (memo is not None and memo.unsaved)
+        saved = now if memo is None else memo.saved
+        if (unsaved or end) and (now - saved >= self.hash_save_interval
+                                 or end >= suffix_hashes.JOURNAL_LIMIT):
+            if unsaved:
+                suffix_hashes.save(part_dir, hashes)
+            suffix_hashes.trim_journal(part_dir, end)
+            unsaved, saved, end = False, now, 0
+        key = suffix_hashes.stat_key(os.path.join(part_dir, suffix_hashes.HASHES_FILE))
+        self._memo.remember(
+            part_dir, suffix_hashes.Remembered(key, hashes, end, inode, saved, unsaved)
+        )
         return hashes
 
     def iter_suffixes(
-        self, part_dir: str, suffixes: Iterable[str] | None = None
+        self, part_dir: str, suffixes: Iterable[str] | None = None, *, scanning: bool = True
     ) -> Iterator[tuple[str, list[tuple[str, list[str]]]]]:
         """(suffix, [(hash, live object file names)]) for each suffix dir of a partition
-        (all, or those named), cleaning up on the way; emptied suffix dirs are removed."""
+        (all, or those named), cleaning up on the way; emptied suffix dirs are removed.
+
+        A ``scanning`` caller (not `get_hashes`, which rehashes what it cleans) has the
+        suffixes where cleanup removed files (reclaimed tombstones) journaled as changed."""
         names = _listdir(part_dir) if suffixes is None else [check_suffix(s) for s in suffixes]
         for suffix in sorted(set(names)):
             suffix_dir = os.path.join(part_dir, suffix)
             if not SUFFIX_RE.fullmatch(suffix) or not os.path.isdir(suffix_dir):
                 continue
             entries = []
+            changed = False
             for name_hash in sorted(_listdir(suffix_dir)):
-                live = self.cleanup_hashdir(os.path.join(suffix_dir, name_hash))
+                live, removed = self._cleanup(os.path.join(suffix_dir, name_hash), True)
+                changed |= removed
                 files = sorted(n for n in live if ObjectFileName.parse(n) is not None)
                 if files:
                     entries.append((name_hash, files))
             if not entries:
                 fsutil.remove_empty_dir(suffix_dir)
+            if changed and scanning:
+                suffix_hashes.invalidate(part_dir, suffix)
             yield suffix, entries
 
     def clean_tmp(self, device: str, *, older_than: float = 3600.0) -> int:
@@ -339,6 +419,7 @@ class DiskFile:
                 )
             except FileNotFoundError:
                 target = "(already gone)"
+            self.manager.invalidate_hash(self.datadir)
         return DiskFileQuarantined(f"{self.name}/{filename} quarantined to {target}: {reason}")
 
     def read_metadata(self, *, now: float | None = None) -> Metadata:

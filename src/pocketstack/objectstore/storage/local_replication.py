@@ -18,7 +18,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from pocketstack.objectstore.storage import async_pending, fsutil
 from pocketstack.objectstore.storage.diskfile import DiskFileManager
-from pocketstack.objectstore.storage.exceptions import DeviceUnavailable
+from pocketstack.objectstore.storage.exceptions import DeviceUnavailable, StorageError
 from pocketstack.objectstore.storage.local_dbs import DatabaseWork
 from pocketstack.objectstore.storage.node import DbRecord, StorageNode
 from pocketstack.objectstore.storage.replica_files import FileUpload, OpenedFile, ReplicaFiles
@@ -98,6 +98,27 @@ class LocalReplication(StorageNode):
         suffixes: Sequence[str] | None = None,
     ) -> dict[str, str]:
         return await self._run(self.diskfiles.get_hashes, device, partition, policy, suffixes)
+
+    async def get_hashes_of(
+        self, partitions: Sequence[tuple[str, int, int]]
+    ) -> list[dict[str, str] | StorageError]:
+        """`get_hashes` of several ``(device, partition, policy)`` in one thread hop (the
+        replicator asks for all of a partition's replicas on this host at once); a failure
+        is returned in its place, to be raised where that answer is used."""
+        return await self._run(self._hashes_of, list(partitions))
+
+    def _hashes_of(
+        self, partitions: list[tuple[str, int, int]]
+    ) -> list[dict[str, str] | StorageError]:
+        answers: list[dict[str, str] | StorageError] = []
+        for device, partition, policy in partitions:
+            try:
+                answers.append(self.diskfiles.get_hashes(device, partition, policy))
+            except StorageError as exc:
+                answers.append(exc)
+            except OSError as exc:
+                answers.append(fsutil.os_error(exc, "get_hashes"))
+        return answers
 
     async def list_object_stamps(
         self,

@@ -191,11 +191,12 @@ class ReplicaFiles:
             for stamp in stamps:
                 datadir = os.path.join(part_dir, check_hash(stamp.name_hash)[-3:], stamp.name_hash)
                 suffixes.add(os.path.dirname(datadir))
-                removed += _remove_if_unchanged(datadir, stamp.files)
+                if _remove_if_unchanged(datadir, stamp.files):
+                    removed += 1
+                    self.manager.invalidate_hash(datadir)
             for suffix_dir in suffixes:
                 fsutil.remove_empty_dir(suffix_dir)
-            if os.path.isdir(part_dir):
-                fsutil.remove_empty_dir(part_dir)
+            self.manager.remove_partition_if_empty(part_dir)
         return removed
 
 

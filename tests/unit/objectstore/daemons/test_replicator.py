@@ -24,7 +24,9 @@ async def test_a_missing_replica_is_pushed_byte_for_byte(tiny: Tiny) -> None:
     done = await Replicator(tiny.cluster).run_pass()
     assert tiny.holders("o") == set(primaries)
     assert tiny.files(primaries[2], "o") == tiny.files(primaries[0], "o")
-    assert done.total().objects_pushed == 2  # both holders found the third one missing
+    # Both holders may find the third one missing, or the second may already see the
+    # first one's copy there (their jobs run concurrently).
+    assert done.total().objects_pushed in (1, 2)
     again = await Replicator(tiny.cluster).run_pass()
     assert again.total().objects_pushed == 0 and again.total().suffixes_synced == 0
 

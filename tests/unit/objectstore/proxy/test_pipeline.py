@@ -46,6 +46,45 @@ async def test_first_middleware_sees_the_request_first_and_the_response_last() -
     assert response.headers["X-Order"] == "ba"
 
 
+class OnlyFor(Tag):
+    """A filter for one method; it tells the pipeline so through ``applies``."""
+
+    def __init__(self, tag: str, seen: list[str], method: str) -> None:
+        super().__init__(tag, seen)
+        self.method = method
+
+    def applies(self, req: Request) -> bool:
+        return req.method == self.method
+
+
+class Rewrite(Tag):
+    async def handle(self, req: Request, next: Handler) -> Response:
+        self.seen.append(self.tag)
+        req.method = "PUT"
+        return await next(req)
+
+
+async def test_filters_that_do_not_apply_are_skipped_and_asked_again_per_request() -> None:
+    seen: list[str] = []
+
+    async def core(req: Request) -> Response:
+        seen.append("core")
+        return Response(200, {})
+
+    handler = compose([OnlyFor("p", seen, "PUT"), Tag("a", seen), OnlyFor("q", seen, "PUT")],
+                      core)
+    response = await handler(_request())
+    assert seen == ["a", "core"] and response.headers["X-Order"] == "a"
+    seen.clear()
+    await handler(_request(method="PUT"))
+    assert seen == ["p", "a", "q", "core"]
+    seen.clear()
+    # a filter that changes the request: those after it are asked about the new one
+    await compose([Rewrite("r", seen), OnlyFor("q", seen, "PUT")], core)(_request())
+    assert seen == ["r", "q", "core"]
+    assert await compose([], core)(_request()) is not None and seen[-1] == "core"
+
+
 async def test_subrequest_keeps_identity_and_carries_its_own_body() -> None:
     req = _request()
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from pocketstack.objectstore.hashing import PathHasher
-from pocketstack.objectstore.storage import diskfile_io, fsutil
+from pocketstack.objectstore.storage import diskfile_io, fsutil, suffix_hashes
 from pocketstack.objectstore.storage.diskfile import DiskFile, DiskFileManager
 from pocketstack.objectstore.storage.exceptions import (
     DeviceUnavailable,
@@ -49,7 +49,8 @@ def test_layout(manager: DiskFileManager, devices: Path, hasher: PathHasher) -> 
     name_hash = hasher.hexdigest("a", "c", "o")
     data = devices / "sda" / "objects" / "7" / name_hash[-3:] / name_hash / f"{ts.internal}.data"
     data2 = devices / "sda" / "objects-2" / "7" / name_hash[-3:] / name_hash / f"{ts.internal}.data"
-    assert files_under(devices) == sorted([data, data2])
+    journals = [devices / "sda" / d / "7" / "hashes.invalid" for d in ("objects", "objects-2")]
+    assert files_under(devices) == sorted([data, data2, *journals])  # writes mark suffixes
     raw = data.read_bytes()
     assert raw[:4] == b"body"  # the body is the first N bytes
     fd = os.open(data, os.O_RDONLY)
@@ -348,7 +349,8 @@ def test_names_never_become_paths(manager: DiskFileManager, devices: Path) -> No
             put(manager.get_diskfile("sda", 3, account, container, obj), b"x", ts)
             manager.get_diskfile("sda", 3, account, container, obj).delete(Timestamp(ts, offset=1))
     pattern = re.compile(
-        r"sda/objects/3/[0-9a-f]{3}/[0-9a-f]{32}/[0-9]{10}\.[0-9]{5}(_[0-9a-f]{16})?\.ts"
+        r"sda/objects/3/([0-9a-f]{3}/[0-9a-f]{32}/[0-9]{10}\.[0-9]{5}(_[0-9a-f]{16})?\.ts"
+        r"|hashes\.invalid)"
     )
     for path in files_under(devices):
         relative = path.relative_to(devices).as_posix()
@@ -362,7 +364,8 @@ def test_get_hashes_removes_empty_dirs(manager: DiskFileManager, devices: Path) 
     df.delete(old)  # reclaimed at once: older than reclaim_age
     os.makedirs(os.path.join(devices, "sda", "objects", "4", "fff", "f" * 32))
     assert manager.get_hashes("sda", 4) == {}
-    assert os.listdir(devices / "sda" / "objects" / "4") == []
+    left = os.listdir(devices / "sda" / "objects" / "4")
+    assert [name for name in left if name not in suffix_hashes.CACHE_FILES] == []
 
 
 def test_raw_file_closes_itself() -> None:

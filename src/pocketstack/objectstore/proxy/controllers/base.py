@@ -54,8 +54,9 @@ async def call(ctx: ProxyContext, target: Target, op: Op, *, streaming: bool = F
     bounds a stalled client)."""
     assert target.node is not None
     try:
-        value = await asyncio.wait_for(op(target.node, target.device.device),
-                                       None if streaming else ctx.settings.node_timeout)
+        # a deadline on this task rather than wait_for: no extra task per replica call
+        async with asyncio.timeout(None if streaming else ctx.settings.node_timeout):
+            value = await op(target.node, target.device.device)
     except StorageError as exc:
         if exc.status >= 500:
             ctx.nodes.error(target.device, exc)

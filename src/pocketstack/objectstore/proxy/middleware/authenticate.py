@@ -17,6 +17,9 @@ class Authenticate(Middleware):
         super().__init__(ctx)
         self.auth = KeystoneAuth(ctx)
 
+    def applies(self, req: Request) -> bool:
+        return req.authorize is None
+
     async def handle(self, req: Request, next: Handler) -> Response:
         if req.authorize is None:
             await self.auth.authenticate(req)

@@ -160,6 +160,9 @@ class BulkUpload(Middleware):
         return {"max_containers_per_extraction": settings.bulk_max_containers_per_extraction,
                 "max_failed_extractions": settings.bulk_max_failed_extractions}
 
+    def applies(self, req: Request) -> bool:
+        return req.method == "PUT" and "extract-archive" in req.query
+
     async def handle(self, req: Request, next: Handler) -> Response:
         kind_name = req.query.get("extract-archive")
         if kind_name is None or req.method != "PUT":
@@ -190,6 +193,9 @@ class BulkDelete(Middleware):
         settings = self.ctx.settings
         return {"max_deletes_per_request": settings.bulk_max_deletes_per_request,
                 "max_failed_deletes": settings.bulk_max_failed_deletes}
+
+    def applies(self, req: Request) -> bool:
+        return req.method in ("POST", "DELETE") and "bulk-delete" in req.query
 
     async def handle(self, req: Request, next: Handler) -> Response:
         if "bulk-delete" not in req.query or req.method not in ("POST", "DELETE"):

@@ -56,6 +56,9 @@ class ContainerSync(Middleware):
 
     name = "container_sync"
 
+    def applies(self, req: Request) -> bool:
+        return "x-container-sync-to" in req.headers
+
     async def handle(self, req: Request, next: Handler) -> Response:
         value = req.headers.get("x-container-sync-to")
         if value is not None and req.container is not None and req.obj is None and \

@@ -76,6 +76,9 @@ class DynamicLargeObject(Middleware):
     def info(self) -> dict[str, Any]:
         return {"max_get_time": self.ctx.settings.dlo_max_get_time}
 
+    def applies(self, req: Request) -> bool:
+        return req.obj is not None
+
     async def handle(self, req: Request, next: Handler) -> Response:
         if req.obj is None:
             return await next(req)

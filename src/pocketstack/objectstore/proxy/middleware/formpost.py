@@ -301,6 +301,9 @@ class FormPost(Middleware):
     def info(self) -> dict[str, Any]:
         return self.digests.info()
 
+    def applies(self, req: Request) -> bool:
+        return req.method == "POST"
+
     async def handle(self, req: Request, next: Handler) -> Response:
         if req.method != "POST":
             return await next(req)

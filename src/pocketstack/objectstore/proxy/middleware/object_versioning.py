@@ -81,6 +81,11 @@ class ObjectVersioning(Middleware):
     def info(self) -> dict[str, Any] | None:
         return {} if self.ctx.settings.allow_object_versioning else None
 
+    def applies(self, req: Request) -> bool:
+        if not self.ctx.settings.allow_object_versioning:
+            return False
+        return req.container is not None or req.method == "GET"
+
     async def handle(self, req: Request, next: Handler) -> Response:
         if not self.ctx.settings.allow_object_versioning:
             return await next(req)

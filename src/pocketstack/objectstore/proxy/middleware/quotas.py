@@ -177,6 +177,11 @@ class ContainerQuotas(Middleware):
     def info(self) -> dict[str, Any]:
         return {}
 
+    def applies(self, req: Request) -> bool:
+        if req.container is None:
+            return False
+        return req.method in ("PUT", "POST") if req.obj is None else req.method in ("PUT", "COPY")
+
     async def handle(self, req: Request, next: Handler) -> Response:
         if req.container is None:
             return await next(req)
@@ -241,6 +246,11 @@ class AccountQuotas(Middleware):
 
     def info(self) -> dict[str, Any]:
         return {}
+
+    def applies(self, req: Request) -> bool:
+        if req.account is None:
+            return False
+        return req.container is None or req.obj is not None and req.method in ("PUT", "COPY")
 
     async def handle(self, req: Request, next: Handler) -> Response:
         if req.account is None:

@@ -53,6 +53,9 @@ class StaticLargeObject(Middleware):
     def manifest_read_limit(self) -> int:
         return self.ctx.settings.slo_max_manifest_size * MANIFEST_READ_FACTOR + 65536
 
+    def applies(self, req: Request) -> bool:
+        return req.obj is not None or req.container is not None and req.method == "GET"
+
     async def handle(self, req: Request, next: Handler) -> Response:
         if req.obj is None:
             if req.container is not None and req.method == "GET":

@@ -98,6 +98,11 @@ class StaticWeb(Middleware):
     def info(self) -> dict[str, Any]:
         return {}
 
+    def applies(self, req: Request) -> bool:
+        return (req.method in ("GET", "HEAD") and req.container is not None
+                and req.authorize is not None
+                and (req.auth is None or checks.true(req.headers.get("x-web-mode"))))
+
     async def handle(self, req: Request, next: Handler) -> Response:
         if req.method not in ("GET", "HEAD") or req.container is None or req.authorize is None:
             return await next(req)

@@ -67,6 +67,9 @@ class Symlink(Middleware):
     def info(self) -> dict[str, Any] | None:
         return {"symloop_max": self.ctx.settings.symloop_max, "static_links": True}
 
+    def applies(self, req: Request) -> bool:
+        return req.obj is not None or req.container is not None and req.method == "GET"
+
     async def handle(self, req: Request, next: Handler) -> Response:
         if req.obj is None:
             if req.container is not None and req.method == "GET":

@@ -186,6 +186,10 @@ class TempURL(Middleware):
                 "outgoing_allow_headers": list(OUTGOING_ALLOW_HEADERS),
                 **self.digests.info()}
 
+    def applies(self, req: Request) -> bool:
+        raw = req.scope.get("query_string", b"")  # "%": a parameter name may be escaped
+        return req.method != "OPTIONS" and (b"temp_url_" in raw or b"%" in raw)
+
     async def handle(self, req: Request, next: Handler) -> Response:
         if req.method == "OPTIONS":
             return await next(req)

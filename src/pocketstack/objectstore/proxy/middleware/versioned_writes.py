@@ -54,6 +54,11 @@ class VersionedWrites(Middleware):
             return None
         return {"allowed_flags": ["x-versions-location", "x-history-location"]}
 
+    def applies(self, req: Request) -> bool:
+        if req.container is None:
+            return False
+        return req.obj is None or req.method in ("PUT", "DELETE", "COPY")
+
     async def handle(self, req: Request, next: Handler) -> Response:
         if req.container is None:
             return await next(req)
