@@ -116,9 +116,12 @@ class PocketstackCloud:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Startup:
-        env = {**os.environ, "POCKETSTACK_ADMIN_PASSWORD": PASSWORD,
-               "POCKETSTACK_IDENTITY__BCRYPT_ROUNDS": str(self.bcrypt_rounds),
+        env = {**os.environ, "POCKETSTACK_IDENTITY__BCRYPT_ROUNDS": str(self.bcrypt_rounds),
                "POCKETSTACK_ACCESS_LOG": "false"}
+        # The admin password is given on the first start only, as an operator does (then it
+        # is in clouds.yaml); given again, bootstrap re-checks it with bcrypt on every start.
+        if not self.data_dir.exists():
+            env["POCKETSTACK_ADMIN_PASSWORD"] = PASSWORD
         exe = Path(sys.executable).parent / "pocketstack"
         log = (self.work / "pocketstack.log").open("ab")
         started = time.perf_counter()

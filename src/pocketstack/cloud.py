@@ -1,9 +1,10 @@
 """The whole cloud in one process: prepare state, then serve every enabled service.
 
 ``Cloud.prepare`` (blocking) creates the data dir, migrates the control database, makes
-keys, bootstraps identity and the catalog, and writes ``clouds.yaml``; ``Cloud.serve`` runs
-each service's app on its own port with uvicorn, all on one asyncio loop, plus the
-background tasks, until SIGINT/SIGTERM.
+keys, bootstraps identity and the catalog, and writes ``clouds.yaml``; ``Cloud.run``
+serves each service's app on its own port with uvicorn, all on one asyncio loop, plus the
+background tasks, until SIGINT/SIGTERM (with ``[objectstore] workers`` > 1, forked
+processes serve the object storage port too: `pocketstack.workers`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import logging
 import os
 import secrets
 import signal
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 import yaml
@@ -28,8 +31,11 @@ from pocketstack.config import Settings, render_toml
 from pocketstack.identity import runtime as identity_runtime
 from pocketstack.identity.middleware import LocalValidator
 from pocketstack.identity.service.bootstrap import CatalogEntry
-from pocketstack.image import runtime as image_runtime
-from pocketstack.objectstore import runtime as objectstore_runtime
+from pocketstack.workers import Workers, reuse_port_socket
+
+if TYPE_CHECKING:
+    from pocketstack.image.runtime import ImageRuntime
+    from pocketstack.objectstore.runtime import ObjectStoreRuntime
 
 LOG = logging.getLogger(__name__)
 CLOUD_NAME = "pocketstack"
@@ -62,8 +68,8 @@ class Cloud:
         self.db: Database | None = None
         self.services: list[Service] = []
         self.identity: identity_runtime.IdentityRuntime | None = None
-        self.objectstore: objectstore_runtime.ObjectStoreRuntime | None = None
-        self.image: image_runtime.ImageRuntime | None = None
+        self.objectstore: ObjectStoreRuntime | None = None
+        self.image: ImageRuntime | None = None
 
     # -- prepare -------------------------------------------------------------------------------
     def prepare(self) -> Started:
@@ -85,15 +91,19 @@ class Cloud:
                 settings, self.db, admin_password=password, catalog=self.catalog(),
                 access_log=settings.access_log)
             self.services.append(Service("identity", self.identity.app, self.identity.port))
-        if settings.objectstore.enabled:
-            if self.identity is None:
-                raise ValueError("object storage needs the identity service in this process")
-            validator = LocalValidator(self.identity.identity)
-            self.objectstore = objectstore_runtime.build(settings, validator,
-                                                         access_log=settings.access_log)
-            self.services.append(Service("object-store", self.objectstore.app,
-                                         self.objectstore.port,
-                                         http=self.objectstore.http_protocol))
+        self._check_services()
+        self.prepare_services()
+        written = self._write_clouds_yaml(password) if settings.identity.enabled else None
+        ports = {"identity": (settings.identity.enabled, settings.identity.port),
+                 "object-store": (settings.objectstore.enabled, settings.objectstore.port),
+                 "image": (settings.image.enabled, settings.image.port)}
+        endpoints = {name: settings.url_for(port) for name, (on, port) in ports.items() if on}
+        return Started(first, password, generated, written, endpoints)
+
+    def _check_services(self) -> None:
+        settings = self.settings
+        if settings.objectstore.enabled and self.identity is None:
+            raise ValueError("object storage needs the identity service in this process")
         if settings.image.enabled:
             if self.identity is None:
                 raise ValueError("the image service needs the identity service in this "
@@ -101,13 +111,29 @@ class Cloud:
             if settings.image.store == "swift" and not settings.objectstore.enabled:
                 raise ValueError("the image service's swift store needs object storage "
                                  "(or set [image] store = \"file\")")
+
+    def prepare_services(self) -> None:
+        """Build object storage and the image service (their modules are imported here,
+        not with this one: `pocketstack up` with a service disabled never loads it)."""
+        from pocketstack.objectstore import runtime as objectstore_runtime
+
+        settings = self.settings
+        if settings.objectstore.enabled:
+            assert self.identity is not None
+            validator = LocalValidator(self.identity.identity)
+            self.objectstore = objectstore_runtime.build(settings, validator,
+                                                         access_log=settings.access_log)
+            self.services.append(Service("object-store", self.objectstore.app,
+                                         self.objectstore.port,
+                                         http=self.objectstore.http_protocol))
+        if settings.image.enabled:
+            from pocketstack.image import runtime as image_runtime
+
+            assert self.identity is not None and self.db is not None
             self.image = image_runtime.build(
                 settings, self.db, LocalValidator(self.identity.identity),
                 identity=self.identity.identity, access_log=settings.access_log)
             self.services.append(Service("image", self.image.app, self.image.port))
-        written = self._write_clouds_yaml(password) if settings.identity.enabled else None
-        endpoints = {s.name: self.settings.url_for(s.port) for s in self.services}
-        return Started(first, password, generated, written, endpoints)
 
     def catalog(self) -> list[CatalogEntry]:
         """Catalog entries of the services this cloud runs."""
@@ -131,11 +157,67 @@ class Cloud:
         return path
 
     # -- serve ---------------------------------------------------------------------------------
-    async def serve(self) -> None:
-        servers = [_Server(uvicorn.Config(
-            s.app, host=self.settings.host, port=s.port, loop="none", http=s.http,
-            lifespan="off", log_config=None, access_log=False, server_header=False,
-            date_header=True, timeout_graceful_shutdown=5)) for s in self.services]
+    def run(self) -> None:
+        """Serve until SIGINT/SIGTERM. With ``[objectstore] workers`` = N > 1, first fork
+        N - 1 processes that serve the object storage API too (`pocketstack.workers`):
+        this process keeps identity, image, the background daemons and one share of the
+        object storage connections; each child only proxies object requests."""
+        conf = self.settings.objectstore
+        extra = conf.workers - 1 if self.objectstore is not None else 0
+        if extra <= 0:
+            asyncio.run(self.serve())
+            return
+        assert self.objectstore is not None
+        sock = reuse_port_socket(self.settings.host, self.objectstore.port)
+        self.objectstore.port = sock.getsockname()[1]
+        self.objectstore.ctx.info.share_generation()  # see InfoCache: writes seen by all
+        workers = Workers(lambda number: self._run_worker(number, inherited=sock))
+        workers.spawn(extra)
+        try:
+            asyncio.run(self.serve(object_socket=sock, workers=workers))
+        finally:
+            workers.stop(SHUTDOWN_TIMEOUT)
+            sock.close()
+
+    def _run_worker(self, number: int, *, inherited: socket.socket) -> int:
+        """A forked object storage worker (see `run`), until SIGTERM/SIGINT."""
+        assert self.objectstore is not None
+        inherited.close()  # its own socket instead: the kernel balances between sockets
+        if self.db is not None:
+            self.db.engine.dispose(close=False)  # the parent's pooled connections stay its own
+        sock = reuse_port_socket(self.settings.host, self.objectstore.port)
+        LOG.info("object storage worker %d: pid %d", number, os.getpid())
+        asyncio.run(self._serve_worker(sock))
+        return 0
+
+    async def _serve_worker(self, sock: socket.socket) -> None:
+        assert self.objectstore is not None
+        server = self._server(Service("object-store", self.objectstore.app,
+                                      self.objectstore.port, self.objectstore.http_protocol))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, _stop_all, [server])
+        if self.identity is not None:
+            self.identity.start_tasks()  # revocations made through other processes
+        self.objectstore.start_tasks(daemons=False)
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            await asyncio.wait_for(self._stop_tasks(image=False), SHUTDOWN_TIMEOUT)
+            if self.db is not None:
+                self.db.close()
+
+    def _server(self, service: Service) -> _Server:
+        return _Server(uvicorn.Config(
+            service.app, host=self.settings.host, port=service.port, loop="none",
+            http=service.http, lifespan="off", log_config=None, access_log=False,
+            server_header=False, date_header=True, timeout_graceful_shutdown=5))
+
+    async def serve(self, *, object_socket: socket.socket | None = None,
+                    workers: Workers | None = None) -> None:
+        servers = [self._server(s) for s in self.services]
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, _stop_all, servers)
@@ -143,9 +225,15 @@ class Cloud:
             self.identity.start_tasks()
         if self.objectstore is not None:
             self.objectstore.start_tasks()
+        watch = asyncio.create_task(_watch_workers(workers)) if workers else None
         try:
-            await asyncio.gather(*(server.serve() for server in servers))
+            await asyncio.gather(*(
+                server.serve(sockets=[object_socket] if object_socket is not None and
+                             service.name == "object-store" else None)
+                for server, service in zip(servers, self.services, strict=True)))
         finally:
+            if watch is not None:
+                watch.cancel()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
             try:
@@ -157,16 +245,25 @@ class Cloud:
                 self.db.close()
             LOG.info("stopped")
 
-    async def _stop_tasks(self) -> None:
+    async def _stop_tasks(self, *, image: bool = True) -> None:
         LOG.info("stopping background tasks")
         tasks = self.identity.tasks if self.identity else []
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self.image is not None:
+        if image and self.image is not None:
             await self.image.close()
         if self.objectstore is not None:
             await self.objectstore.close()
+
+
+async def _watch_workers(workers: Workers) -> None:
+    """Tell about a worker that died (it is not replaced: its share of new connections
+    goes to the other processes, since its socket closed with it)."""
+    while workers.pids:
+        await asyncio.sleep(1.0)
+        for number, code in workers.reap():
+            LOG.error("object storage worker %d exited (status %d)", number, code)
 
 
 class _Server(uvicorn.Server):

@@ -99,6 +99,9 @@ def _default_reseller_prefixes() -> list[ResellerPrefixSettings]:
 class ObjectStoreSettings(_Section):
     enabled: bool = Field(True, description="Run object storage (Swift v1).")
     port: int = Field(8080, ge=0, le=65535, description="TCP port of the object storage API.")
+    workers: int = Field(1, ge=1, le=64, description="Processes serving the object storage "
+                         "API on its port (the first also runs identity, image and the "
+                         "background daemons; the others are forked from it).")
     devices: int = Field(3, ge=0, le=64, description="Storage devices (directories) created "
                          "under <data_dir>/devices on first start, one zone each; 0: a "
                          "proxy only (no local devices: every ring device is reached at its "
@@ -125,7 +128,8 @@ class ObjectStoreSettings(_Section):
                                      description="Role that reaches every account.")
     service_roles: list[str] = Field(default_factory=lambda: ["service"],
                                      description="Roles an X-Service-Token must carry.")
-    chunk_size: int = Field(65536, ge=4096, description="Bytes per read/write of object data.")
+    chunk_size: int = Field(262144, ge=4096, description="Bytes per read/write of object "
+                            "data (a PUT's first write; later ones gather 4 chunks).")
     node_timeout: float = Field(10.0, gt=0, description="Seconds a storage operation may take.")
     ring_check_interval: float = Field(15.0, ge=0, description="Seconds between checks of "
                                        "the ring files for a new version (Swift's default).")

@@ -50,3 +50,15 @@ def test_default_database_is_sqlite_in_the_data_dir(settings_of_up: list[Setting
     CliRunner().invoke(cli.main, ["up", "--data-dir", str(tmp_path)])
     (settings,) = settings_of_up
     assert settings.database_url == f"sqlite:///{tmp_path.resolve() / 'control.db'}"
+
+
+def test_workers_option(settings_of_up: list[Settings], tmp_path: Path) -> None:
+    CliRunner().invoke(cli.main, ["up", "--data-dir", str(tmp_path), "--workers", "3"])
+    (settings,) = settings_of_up
+    assert settings.objectstore.workers == 3
+
+
+def test_one_worker_by_default(settings_of_up: list[Settings], tmp_path: Path) -> None:
+    CliRunner().invoke(cli.main, ["up", "--data-dir", str(tmp_path)])
+    (settings,) = settings_of_up
+    assert settings.objectstore.workers == 1

@@ -73,6 +73,17 @@ def admin_exists(db: Database, settings: Settings) -> bool:
                                                 m.User.domain_id == "default")) is not None
 
 
+def stored_password(db: Database, *, user_id: str | None = None,
+                    name: str | None = None) -> tuple[str, str | None] | None:
+    """(user id, stored password hash) of a user of the default domain, by id or name."""
+    query = select(m.User.id, m.User.password_hash)
+    query = (query.where(m.User.id == user_id) if user_id is not None else
+             query.where(m.User.name == name, m.User.domain_id == "default"))
+    with db.session() as s:
+        row = s.execute(query).first()
+    return None if row is None else (row[0], row[1])
+
+
 def build(settings: Settings, db: Database, *, admin_password: str | None,
           catalog: list[CatalogEntry], access_log: bool = True) -> IdentityRuntime:
     """Migrate, make keys, bootstrap (idempotent) and build the app."""

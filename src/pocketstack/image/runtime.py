@@ -23,9 +23,11 @@ from starlette.types import ASGIApp
 from pocketstack.common.db import Database
 from pocketstack.common.files import atomic_write
 from pocketstack.common.policy import PolicyEngine, load_overrides
+from pocketstack.common.verified import VerifiedPasswords
 from pocketstack.config import Settings
 from pocketstack.identity.exceptions import NotFound as IdentityNotFound
 from pocketstack.identity.middleware import TokenValidator
+from pocketstack.identity.runtime import stored_password
 from pocketstack.identity.service.assignment import Actor, Target
 from pocketstack.identity.service.hub import Identity
 from pocketstack.image.api.app import create_app
@@ -85,19 +87,28 @@ def ensure_service_user(identity: Identity, settings: Settings, password: str) -
         project_id = identity.resource.create_project(
             {"name": conf.service_project, "domain_id": DEFAULT_DOMAIN,
              "description": "Project of the cloud's service users."})["id"]
+    verified = VerifiedPasswords.of(settings.data_dir)
     try:
         user_id = identity.users.find_user(conf.service_user, DEFAULT_DOMAIN)["id"]
     except IdentityNotFound:
         user_id = identity.users.create_user({"name": conf.service_user,
                                               "domain_id": DEFAULT_DOMAIN,
                                               "password": password})["id"]
+        verified.remember(*_stored(identity, user_id), password)
     else:
-        if not identity.users.verify_password(user_id, password):
-            identity.users.update_user(user_id, {"password": password, "enabled": True})
+        # a restart with the same password and stored hash skips bcrypt (`verified`)
+        if not verified.known(*_stored(identity, user_id), password):
+            if not identity.users.verify_password(user_id, password):
+                identity.users.update_user(user_id, {"password": password, "enabled": True})
+            verified.remember(*_stored(identity, user_id), password)
     for role in SERVICE_ROLES:
         role_id = identity.assignments.find_role(role)["id"]
         identity.assignments.create_grant(role_id, Actor(user_id=user_id),
                                           Target(project_id=project_id))
+
+
+def _stored(identity: Identity, user_id: str) -> tuple[str, str | None]:
+    return stored_password(identity.db, user_id=user_id) or (user_id, None)
 
 
 def build_store(settings: Settings, password: str) -> Store:

@@ -126,9 +126,14 @@ class ObjectStoreRuntime:
     daemons: StorageDaemons | None = None
     """This host's replicator, auditor and updater (made by `start_tasks`)."""
 
-    def start_tasks(self) -> None:
+    def start_tasks(self, *, daemons: bool = True) -> None:
         """The proxy's tasks (reporter, expirer) and this host's storage daemons, which
-        save their stats to ``<data_dir>/recon.json`` for ``pocketstack status``."""
+        save their stats to ``<data_dir>/recon.json`` for ``pocketstack status``; without
+        ``daemons`` (an extra proxy worker) only the reporter, which reports the
+        containers this process wrote to."""
+        if not daemons:
+            self.tasks.append(asyncio.create_task(reporter.run(self.ctx), name="reporter"))
+            return
         conf = self.ctx.settings
         self.node.diskfiles.reclaim_age = conf.reclaim_age  # tombstones go after this
         cluster = Cluster(

@@ -104,7 +104,7 @@ async def test_head_errors_carry_their_document_in_a_header(client: httpx.AsyncC
 
 
 async def test_object_get_is_a_frame_stream(client: httpx.AsyncClient) -> None:
-    data = os.urandom(10_000)
+    data = os.urandom(40_000)  # several reads of 4 chunks of 4 KiB
     path = wire.build_path("objects", "sda", 1, "a", "c", "a/../o")
     headers = {wire.TIMESTAMP_HEADER: Timestamp.now().internal}
     assert (await client.put(path, content=data, headers=headers)).status_code == 201

@@ -54,14 +54,32 @@ class InfoCache:
     """Account and container info for ``ttl`` seconds (Swift caches both in memcache).
 
     The proxy invalidates an entry itself whenever it writes the entity, so one process
-    sees its own changes at once; other proxies see them within ``ttl``.
+    sees its own changes at once; other proxies see them within ``ttl``. Worker processes
+    of one ``up`` (forked after `share_generation`) share a generation counter that
+    every invalidation bumps, and drop their whole cache when it moved: a container
+    created through one worker is found through the others at once.
     """
 
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
         self._entries: OrderedDict[tuple[str, ...], tuple[float, Any]] = OrderedDict()
+        self._generation: Any = None  # a c_uint64 in shared memory, or None
+        self._seen = 0
+
+    def share_generation(self) -> None:
+        """Before forking workers: put the generation counter in shared memory."""
+        from multiprocessing.sharedctypes import RawValue
+
+        self._generation = RawValue("Q", 0)
+        self._seen = 0
+
+    def _sync(self) -> None:
+        if self._generation is not None and self._generation.value != self._seen:
+            self._seen = self._generation.value
+            self._entries.clear()
 
     def get(self, key: tuple[str, ...]) -> tuple[bool, Any]:
+        self._sync()
         entry = self._entries.get(key)
         if entry is None or time.monotonic() - entry[0] > self.ttl:
             return False, None
@@ -75,6 +93,9 @@ class InfoCache:
 
     def invalidate(self, key: tuple[str, ...]) -> None:
         self._entries.pop(key, None)
+        if self._generation is not None:
+            # not atomic across processes, but two bumps that become one still move it
+            self._generation.value = (self._generation.value + 1) % (1 << 64)
 
 
 AccountOrNone = AccountInfo | None
@@ -95,6 +116,7 @@ class ProxyContext:
     dirty_containers: set[tuple[str, str]] = field(default_factory=set)
 
     def reload_rings(self) -> None:
+        """Check every ring file now (requests leave it to each ring's check interval)."""
         self.account_ring.reload_if_changed()
         self.container_ring.reload_if_changed()
         for policy in self.policies:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from pocketstack.objectstore.storage import fsutil
 from pocketstack.objectstore.storage.exceptions import DiskFileError
@@ -35,6 +36,74 @@ def preallocate(fd: int, size: int) -> None:
         if exc.errno in fsutil.NO_SPACE_ERRNOS:
             raise
         # EOPNOTSUPP/EINVAL: the filesystem cannot preallocate; writing will tell.
+
+
+class Digest(Protocol):
+    """What a writer hashes its body with: hashlib's md5, or a `SharedMD5` view."""
+
+    def update(self, data: bytes, /) -> None: ...
+
+    def hexdigest(self) -> str: ...
+
+
+class SharedMD5:
+    """One md5 of a body that several replica writers of this process write, chunk by
+    chunk, in the same order: the first writer to reach chunk ``i`` hashes it, the others
+    skip it, so a 3-replica PUT hashes its body once instead of three times. Sound because
+    every writer gets the very same chunk objects (the proxy's `Tee`): each stored ETag is
+    still the md5 of exactly what that writer wrote. Thread-safe; `view` gives one writer
+    its cursor."""
+
+    def __init__(self) -> None:
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def view(self) -> SharedMD5View:
+        return SharedMD5View(self)
+
+    def update(self, index: int, chunk: bytes) -> None:
+        with self._lock:
+            if index == self._count:
+                self._md5.update(chunk)
+                self._count += 1
+            elif index > self._count:  # a writer ran ahead of every other: a bug
+                raise ValueError(f"chunk {index} before chunk {self._count}")
+
+    def hexdigest(self, count: int) -> str:
+        """The md5 of the first ``count`` chunks (the ones hashed so far: a writer asks
+        after it has passed all of its own)."""
+        with self._lock:
+            if count != self._count:
+                raise ValueError(f"md5 of {count} chunks asked, {self._count} hashed")
+            return self._md5.hexdigest()
+
+
+class SharedMD5View:
+    """One writer's cursor over a `SharedMD5` (a `Digest`)."""
+
+    def __init__(self, shared: SharedMD5) -> None:
+        self._shared = shared
+        self._index = 0
+
+    def update(self, data: bytes, /) -> None:
+        self._shared.update(self._index, data)
+        self._index += 1
+
+    def hexdigest(self) -> str:
+        return self._shared.hexdigest(self._index)
+
+
+def writev_all(fd: int, parts: Sequence[bytes]) -> None:
+    """os.writev until every byte of ``parts`` is written (one syscall, no join)."""
+    views = [memoryview(p) for p in parts if p]
+    while views:
+        written = os.writev(fd, views)
+        while views and written >= len(views[0]):
+            written -= len(views[0])
+            views.pop(0)
+        if views and written:
+            views[0] = views[0][written:]
 
 
 class RawFile:
@@ -65,10 +134,16 @@ class DiskFileWriter:
         self.diskfile = diskfile
         self._fd: int | None = fd
         self._tmp_path = tmp_path
-        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._md5: Digest = hashlib.md5(usedforsecurity=False)
         self._written = 0
         self._metadata: Metadata | None = None
         self._committed = False
+
+    def share_digest(self, digest: Digest) -> None:
+        """Hash the body with ``digest`` (a `SharedMD5View`) instead of an own md5."""
+        if self._written:
+            raise DiskFileError(f"{self.diskfile.name}: share_digest() after write()")
+        self._md5 = digest
 
     @property
     def bytes_written(self) -> int:
@@ -90,6 +165,17 @@ class DiskFileWriter:
             fsutil.write_all(self._require_fd(), chunk)
         self._md5.update(chunk)
         self._written += len(chunk)
+        return self._written
+
+    def write_parts(self, parts: Sequence[bytes]) -> int:
+        """`write` each part, in one system call."""
+        if self._metadata is not None:
+            raise DiskFileError(f"{self.diskfile.name}: write() after put()")
+        with fsutil.map_os_errors(self.diskfile.name):
+            writev_all(self._require_fd(), parts)
+        for part in parts:
+            self._md5.update(part)
+            self._written += len(part)
         return self._written
 
     def put(self, metadata: Mapping[str, str]) -> None:

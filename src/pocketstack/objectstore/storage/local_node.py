@@ -2,11 +2,12 @@
 
 Every disk or SQLite call runs in a worker thread (a bounded executor if given, else
 ``asyncio.to_thread``); the event loop only moves bytes between the caller and those
-threads. Hops are batched: a PUT reads up to ``chunk_size`` bytes of the body before each
-hop, so an object of at most one chunk is checked, written, synced and published in a
-single hop; a GET opens the object and reads ahead one chunk in its first hop, so a small
-object needs no second one. Foreign errors that escape the layers below (OSError,
-sqlite3.Error) are mapped here, ``raise ... from exc``.
+threads. Hops are batched: a PUT reads up to ``chunk_size`` bytes of the body before its
+first hop, so an object of at most one chunk is checked, written, synced and published in
+a single hop, and then a few chunks per hop; a GET opens the object and reads ahead one
+read (`local_objects.READ_CHUNKS`) in its first hop, so a small object needs no second
+one, and reads the next one while the previous one is being sent. Foreign errors that
+escape the layers below (OSError, sqlite3.Error) are mapped here, ``raise ... from exc``.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ import os
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, Final, ParamSpec, TypeVar
 
 from pocketstack.objectstore.hashing import PathHasher
 from pocketstack.objectstore.storage import async_pending, fsutil
 from pocketstack.objectstore.storage.diskfile import DEFAULT_CHUNK_SIZE, ONE_WEEK, DiskFileManager
+from pocketstack.objectstore.storage.diskfile_io import SharedMD5
 from pocketstack.objectstore.storage.exceptions import (
     BadRequest,
     ClientDisconnect,
@@ -55,6 +57,10 @@ from pocketstack.objectstore.storage.types import (
 )
 from pocketstack.objectstore.timestamp import Timestamp
 
+WRITE_BATCH_CHUNKS: Final = 4
+"""After the first batch (one chunk: a small object is one hop), an upload gathers this
+many chunks per thread hop: fewer hops per byte, still well within the proxy's `Tee` lag
+(8 chunks), so the replica writers do not wait on each other to fill a batch."""
 P = ParamSpec("P")
 R = TypeVar("R")
 _END: Final = object()
@@ -144,22 +150,29 @@ class LocalNode(LocalReplication):
         metadata: Mapping[str, str],
         body: AsyncIterable[bytes],
         content_length: int | None = None,
+        body_digest: SharedMD5 | None = None,
     ) -> ObjectInfo:
         if content_length is not None and content_length < 0:
             raise BadRequest("negative Content-Length")
         address = ObjectAddress(device, partition, account, container, obj, policy)
         source = aiter(body)
-        data, done = await self._read_batch(source, 0, content_length)
+        parts, done = await self._read_parts(source, 0, content_length, self.chunk_size)
         if done:
-            return await self._run(self.objects.put_small, address, timestamp, metadata, data)
-        upload = await self._begin_upload(address, timestamp, metadata, content_length, data)
-        received = len(data)
+            return await self._run(
+                self.objects.put_small, address, timestamp, metadata, b"".join(parts)
+            )
+        upload = await self._begin_upload(
+            address, timestamp, metadata, content_length, parts, body_digest
+        )
+        received = sum(len(p) for p in parts)
         try:
             while not done:
-                data, done = await self._read_batch(source, received, content_length)
-                received += len(data)
-                if data:
-                    await self._run(upload.write, data)
+                parts, done = await self._read_parts(
+                    source, received, content_length, WRITE_BATCH_CHUNKS * self.chunk_size
+                )
+                received += sum(len(p) for p in parts)
+                if parts:
+                    await self._run(upload.write, parts)
             return await self._run(upload.finish)
         except BaseException:
             await asyncio.shield(self._run(upload.abort))
@@ -171,12 +184,19 @@ class LocalNode(LocalReplication):
         timestamp: Timestamp,
         metadata: Mapping[str, str],
         content_length: int | None,
-        first: bytes,
+        first: list[bytes],
+        digest: SharedMD5 | None,
     ) -> Upload:
         """Open the upload; if cancelled meanwhile, abort it once its thread is done."""
         started = asyncio.ensure_future(
             self._run(
-                self.objects.begin_upload, address, timestamp, metadata, content_length, first
+                self.objects.begin_upload,
+                address,
+                timestamp,
+                metadata,
+                content_length,
+                first,
+                digest,
             )
         )
         try:
@@ -195,10 +215,19 @@ class LocalNode(LocalReplication):
         self, source: AsyncIterator[bytes], received: int, content_length: int | None
     ) -> tuple[bytes, bool]:
         """Up to about ``chunk_size`` bytes of the body, and whether it ended."""
+        parts, done = await self._read_parts(source, received, content_length, self.chunk_size)
+        return b"".join(parts), done
+
+    async def _read_parts(
+        self, source: AsyncIterator[bytes], received: int, content_length: int | None, limit: int
+    ) -> tuple[list[bytes], bool]:
+        """The body's next pieces, about ``limit`` bytes, and whether it ended (kept as
+        pieces: the thread writes them with one writev, and a shared digest hashes them
+        as the other replicas' writers see them)."""
         parts: list[bytes] = []
         size = 0
         done = False
-        while size < self.chunk_size:
+        while size < limit:
             chunk = await anext(source, _END)
             if chunk is _END:
                 done = True
@@ -210,7 +239,7 @@ class LocalNode(LocalReplication):
             raise BadRequest(f"body longer than Content-Length {content_length}")
         if done and content_length is not None and total < content_length:
             raise ClientDisconnect(f"body ended after {total} of {content_length} bytes")
-        return b"".join(parts), done
+        return parts, done
 
     async def get_object(
         self,
@@ -477,7 +506,8 @@ class LocalNode(LocalReplication):
 
 
 class _ThreadedBody:
-    """An ObjectBody over a DiskFileReader: read-ahead chunks first, then one hop each."""
+    """An ObjectBody over a DiskFileReader: the chunks read ahead first, then one hop
+    each, the next chunk read (and hashed) in its thread while the caller sends this one."""
 
     def __init__(self, run: Callable[..., object], read: ObjectRead) -> None:
         self._run = run
@@ -485,6 +515,7 @@ class _ThreadedBody:
         self._buffer = deque(read.prefetched)
         self._done = read.done
         self._lock = threading.Lock()
+        self._ahead: asyncio.Future[bytes | None] | None = None
         self.ranges = read.reader.ranges
 
     def __aiter__(self) -> AsyncIterator[bytes]:
@@ -492,13 +523,24 @@ class _ThreadedBody:
 
     async def __anext__(self) -> bytes:
         if self._buffer:
-            return self._buffer.popleft()
-        if self._done:
+            chunk = self._buffer.popleft()
+            if not self._buffer:
+                self._read_ahead()
+            return chunk
+        self._read_ahead()
+        ahead, self._ahead = self._ahead, None
+        if ahead is None:
             raise StopAsyncIteration
-        chunk = await self._run(self._next_chunk)  # type: ignore[misc]
-        if chunk is None:
+        read = await ahead
+        if read is None:
             raise StopAsyncIteration
-        return chunk  # type: ignore[no-any-return]
+        self._read_ahead()
+        return read
+
+    def _read_ahead(self) -> None:
+        if self._ahead is None and not self._done:
+            run: Callable[..., Awaitable[bytes | None]] = self._run  # type: ignore[assignment]
+            self._ahead = asyncio.ensure_future(run(self._next_chunk))
 
     def _next_chunk(self) -> bytes | None:
         with self._lock:
@@ -515,6 +557,11 @@ class _ThreadedBody:
 
     async def aclose(self) -> None:
         self._buffer.clear()
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:  # let it finish (it holds the reader), and drop its outcome
+            await asyncio.wait([ahead])
+            if not ahead.cancelled():
+                ahead.exception()
         if not self._done:
             await self._run(self._close)  # type: ignore[misc]
 

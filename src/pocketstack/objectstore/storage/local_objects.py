@@ -9,12 +9,12 @@ finish. A small object (one batch) is written in a single hop by `put_small`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
 from pocketstack.objectstore.storage.diskfile import DiskFile, DiskFileManager
-from pocketstack.objectstore.storage.diskfile_io import DiskFileWriter
+from pocketstack.objectstore.storage.diskfile_io import DiskFileWriter, SharedMD5
 from pocketstack.objectstore.storage.exceptions import (
     Conflict,
     DiskFileDeleted,
@@ -33,6 +33,10 @@ from pocketstack.objectstore.storage.types import ByteRange, Metadata, ObjectInf
 from pocketstack.objectstore.timestamp import Timestamp
 
 DEFAULT_CONTENT_TYPE: Final = "application/octet-stream"
+READ_CHUNKS: Final = 4
+"""A GET reads this many chunks at a time (1 MiB by default): one read is one thread hop
+and one send, so a large body costs a few dozen of each rather than a thousand; a small
+object is still read whole in the first hop."""
 _INFO_KEYS: Final = frozenset({NAME_KEY, TIMESTAMP_KEY, LENGTH_KEY, ETAG_KEY, CONTENT_TYPE_KEY})
 _RESERVED: Final = frozenset({"name", "x-timestamp", "content-length"})
 
@@ -122,7 +126,8 @@ class ObjectWork:
         with diskfile:
             metadata = diskfile.open()
             info = object_info(address, metadata, diskfile.data_timestamp)
-            reader = diskfile.reader(ranges=ranges)
+            reader = diskfile.reader(ranges=ranges,
+                                     chunk_size=READ_CHUNKS * self.manager.chunk_size)
         chunks = iter(reader)
         prefetched: list[bytes] = []
         total = 0
@@ -165,11 +170,13 @@ class ObjectWork:
         timestamp: Timestamp,
         metadata: Mapping[str, str],
         content_length: int | None,
-        first: bytes,
+        first: Sequence[bytes],
+        digest: SharedMD5 | None = None,
     ) -> Upload:
-        """Check for newer versions, open a writer and write the first batch."""
+        """Check for newer versions, open a writer and write the first batch (``digest``:
+        the body's md5, shared with the other replica writers of this process)."""
         upload = Upload(self._diskfile(address), address, timestamp, metadata)
-        upload.start(content_length)
+        upload.start(content_length, digest)
         try:
             upload.write(first)
         except BaseException:
@@ -185,7 +192,7 @@ class ObjectWork:
         body: bytes,
     ) -> ObjectInfo:
         """A whole PUT in one step (the body is already in hand)."""
-        upload = self.begin_upload(address, timestamp, metadata, len(body), body)
+        upload = self.begin_upload(address, timestamp, metadata, len(body), (body,))
         try:
             return upload.finish()
         except BaseException:
@@ -226,17 +233,19 @@ class Upload:
         self.writer: DiskFileWriter | None = None
         self._lock = threading.Lock()
 
-    def start(self, content_length: int | None) -> None:
+    def start(self, content_length: int | None, digest: SharedMD5 | None = None) -> None:
         existing, _existed = _current_timestamp(self.diskfile, self.timestamp)
         if existing is not None and existing >= self.timestamp:
             raise Conflict(f"{self.diskfile.name} is newer", timestamp=existing)
         self.writer = self.diskfile.create(size=content_length)
+        if digest is not None:
+            self.writer.share_digest(digest.view())
 
-    def write(self, data: bytes) -> None:
+    def write(self, parts: Sequence[bytes]) -> None:
         with self._lock:
             if self.writer is None:
                 raise RuntimeError("upload aborted")
-            self.writer.write(data)
+            self.writer.write_parts(parts)
 
     def finish(self) -> ObjectInfo:
         with self._lock:

@@ -15,11 +15,12 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from pocketstack.objectstore.hashing import PathHasher
 from pocketstack.objectstore.storage.diskfile import DEFAULT_CHUNK_SIZE, ONE_WEEK, check_suffix
+from pocketstack.objectstore.storage.diskfile_io import Digest
 from pocketstack.objectstore.storage.exceptions import (
     DeviceUnavailable,
     DiskFileDeleted,
@@ -288,7 +289,7 @@ class MemDiskFileWriter:
     def __init__(self, diskfile: MemDiskFile) -> None:
         self.diskfile = diskfile
         self._chunks: list[bytes] | None = []
-        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._md5: Digest = hashlib.md5(usedforsecurity=False)
         self._written = 0
         self._metadata: Metadata | None = None
 
@@ -312,6 +313,16 @@ class MemDiskFileWriter:
         self._md5.update(chunk)
         self._written += len(chunk)
         return self._written
+
+    def write_parts(self, parts: Sequence[bytes]) -> int:
+        for part in parts:
+            self.write(part)
+        return self._written
+
+    def share_digest(self, digest: Digest) -> None:
+        if self._written:
+            raise DiskFileError(f"{self.diskfile.name}: share_digest() after write()")
+        self._md5 = digest
 
     def put(self, metadata: Mapping[str, str]) -> None:
         if self._metadata is not None:

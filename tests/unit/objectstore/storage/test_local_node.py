@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import hashlib
 import os
 import re
 import sqlite3
@@ -19,6 +20,7 @@ from pocketstack.objectstore.hashing import PathHasher
 from pocketstack.objectstore.storage import fsutil
 from pocketstack.objectstore.storage.container_broker import ContainerBroker
 from pocketstack.objectstore.storage.diskfile import DiskFileManager
+from pocketstack.objectstore.storage.diskfile_io import SharedMD5
 from pocketstack.objectstore.storage.exceptions import (
     Conflict,
     DatabaseError,
@@ -84,16 +86,39 @@ async def test_small_objects_take_one_hop_each_way(node: LocalNode) -> None:
     assert hops == ["get"]
 
 
-async def test_large_objects_hop_once_per_chunk(node: LocalNode) -> None:
+async def test_large_objects_hop_once_per_batch(node: LocalNode) -> None:
     hops = count_hops(node)
     pieces = [os.urandom(100) for _ in range(100)]  # 10_000 bytes in small network reads
     await put(node, "large", *pieces)
     assert hops[0] == "begin_upload" and hops[-1] == "finish"
-    assert len(hops) == 11  # ~10 KB / 1 KiB batches (plus the finish)
+    # one 1 KiB chunk first, then batches of 4 chunks: 1 KiB + 3 x 4 KiB (plus the finish)
+    assert len(hops) == 5
     hops.clear()
     _info, body = await node.get_object("sda", 0, "a", "c", "large", policy=0)
     assert b"".join([chunk async for chunk in body]) == b"".join(pieces)
-    assert len(hops) == 11  # open + read-ahead, then one per chunk and the end
+    # open + the first 4 KiB read (4 chunks), then one per read and the end
+    assert hops == ["get", "_next_chunk", "_next_chunk", "_next_chunk"]
+
+
+async def test_closing_a_body_waits_for_its_read_ahead(node: LocalNode) -> None:
+    await put(node, "ahead", os.urandom(40_000))
+    _info, body = await node.get_object("sda", 0, "a", "c", "ahead", policy=0)
+    first = await anext(aiter(body))  # the prefetched read; the next one is under way
+    assert len(first) == 4 * 1024
+    await body.aclose()
+    assert [chunk async for chunk in body] == []
+
+
+async def test_local_replicas_share_one_md5(node: LocalNode) -> None:
+    pieces = [os.urandom(700) for _ in range(30)]
+    digest = SharedMD5()
+    infos = await asyncio.gather(*(
+        node.put_object("sda", 0, "a", "c", f"r{i}", policy=0, timestamp=Timestamp.now(),
+                        metadata={}, body=body_of(*pieces), body_digest=digest)
+        for i in range(3)))
+    assert {info.etag for info in infos} == {hashlib.md5(b"".join(pieces)).hexdigest()}
+    _info, body = await node.get_object("sda", 0, "a", "c", "r2", policy=0)
+    assert b"".join([chunk async for chunk in body]) == b"".join(pieces)  # and verified
 
 
 async def test_disk_and_sqlite_work_never_runs_on_the_loop(

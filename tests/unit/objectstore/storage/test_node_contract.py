@@ -125,7 +125,7 @@ async def test_large_object_streams(node: StorageNode) -> None:
     await put(node, "big", chunks)
     info, body = await node.get_object(DEV, PART, "a", "c", "big", policy=0)
     received = [chunk async for chunk in body]
-    assert len(received) > 100 and b"".join(received) == data
+    assert len(received) > 10 and b"".join(received) == data  # streamed, not one blob
     assert info.etag == hashlib.md5(data).hexdigest()
 
 

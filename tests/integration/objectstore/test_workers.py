@@ -1,0 +1,154 @@
+"""``pocketstack up --workers 2``: two processes serve the object storage port.
+
+Each connection is served by one process; which one is the kernel's choice
+(SO_REUSEPORT), so the test opens connections until both processes hold some, finds the
+owner of each from /proc, and checks that PUT, GET and listings work through both, that a
+container created through one worker is seen at once through the other, and that no
+process outlives the cloud.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.integration.conftest import RunningCloud, free_port
+
+pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _connection_owners(port: int, pids: list[int]) -> dict[int, int]:
+    """{client-side port: pid of the server process holding that connection}."""
+    inode2client: dict[str, int] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, remote, state, inode = fields[1], fields[2], fields[3], fields[9]
+            if state == "01" and int(local.rsplit(":", 1)[1], 16) == port:
+                inode2client[inode] = int(remote.rsplit(":", 1)[1], 16)
+    owners = {}
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = fd.readlink().name
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in inode2client:
+                owners[inode2client[target[8:-1]]] = pid
+    return owners
+
+
+@pytest.fixture
+def workers_cloud(tmp_path: Path) -> Iterator[RunningCloud]:
+    cloud = RunningCloud(data_dir=tmp_path / "cloud", clouds_yaml=tmp_path / "clouds.yaml",
+                         ports={"identity": free_port(), "object-store": free_port(),
+                                "image": free_port()},
+                         extra_args=["--workers", "2"])
+    cloud.start()
+    assert cloud.process is not None
+    family = [cloud.process.pid, *_children(cloud.process.pid)]
+    yield cloud
+    cloud.stop()  # a no-op when the test stopped it
+    for pid in family:  # a failed test must not leave a worker behind either
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _clients_per_worker(cloud: RunningCloud, token: str, pids: list[int]
+                        ) -> dict[int, list[httpx.Client]]:
+    """Keep-alive clients (one connection each), grouped by the process serving them."""
+    port = cloud.ports["object-store"]
+    by_pid: dict[int, list[httpx.Client]] = {pid: [] for pid in pids}
+    seen: set[int] = set()
+    for _ in range(64):
+        client = httpx.Client(base_url=cloud.objectstore_url, headers={"X-Auth-Token": token},
+                              limits=httpx.Limits(max_connections=1), timeout=30)
+        assert client.get("/healthcheck").status_code == 200
+        owners = _connection_owners(port, pids)
+        new = [p for p in owners if p not in seen]
+        assert len(new) == 1, owners
+        seen.add(new[0])
+        by_pid[owners[new[0]]].append(client)
+        if all(len(clients) >= 2 for clients in by_pid.values()):
+            break
+    return by_pid
+
+
+def test_two_workers_serve_and_stop_cleanly(workers_cloud: RunningCloud) -> None:
+    cloud = workers_cloud
+    assert cloud.process is not None
+    parent = cloud.process.pid
+    children = _children(parent)
+    assert len(children) == 1, children  # workers=2: this process and one fork
+    pids = [parent, *children]
+    token = cloud.admin_token()
+    account = httpx.get(f"{cloud.auth_url}/auth/tokens", headers={
+        "X-Auth-Token": token, "X-Subject-Token": token}).json()["token"]["project"]["id"]
+    by_pid = _clients_per_worker(cloud, token, pids)
+    assert all(len(clients) >= 2 for clients in by_pid.values()), by_pid
+    first, second = (by_pid[pid] for pid in pids)
+    base = f"/v1/AUTH_{account}"
+
+    # a container unknown to worker 2 (cached as missing), then created through worker 1,
+    # is usable through worker 2 at once
+    assert second[0].head(f"{base}/shared").status_code == 404
+    assert first[0].put(f"{base}/shared").status_code == 201
+    names = []
+    for number, client in enumerate([*first, *second]):
+        name = f"o{number}"
+        body = f"body {number}".encode() * 1000
+        assert client.put(f"{base}/shared/{name}", content=body).status_code == 201
+        names.append(name)
+        for reader in (first[0], second[0]):
+            got = reader.get(f"{base}/shared/{name}")
+            assert got.status_code == 200 and got.content == body
+    for client in (first[-1], second[-1]):
+        listing = client.get(f"{base}/shared", params={"format": "json"})
+        assert sorted(o["name"] for o in listing.json()) == sorted(names)
+    for clients in by_pid.values():
+        for client in clients:
+            client.close()
+
+    assert cloud.stop() == 0, cloud.log()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in pids), cloud.log()[-3000:]
+
+
+def test_a_killed_parent_leaves_no_worker_behind(workers_cloud: RunningCloud) -> None:
+    cloud = workers_cloud
+    assert cloud.process is not None
+    children = _children(cloud.process.pid)
+    assert len(children) == 1
+    cloud.process.send_signal(signal.SIGKILL)
+    cloud.process.wait(10)
+    deadline = time.monotonic() + 15
+    while _alive(children[0]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(children[0])
