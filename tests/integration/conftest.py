@@ -193,5 +193,18 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCloud]:
 
 
 @pytest.fixture
+def sdk(cloud: RunningCloud) -> Iterator[Any]:
+    """openstacksdk as the cloud admin, configured by hand (no clouds.yaml, no OS_*)."""
+    import openstack  # here: most tests never need the SDK's import time
+
+    conn = openstack.connect(auth_url=cloud.auth_url, username="admin", password=ADMIN_PASSWORD,
+                             project_name="admin", user_domain_name="Default",
+                             project_domain_name="Default", region_name="RegionOne",
+                             load_yaml_config=False, load_envvars=False)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
 def admin_token(cloud: RunningCloud) -> str:
     return cloud.admin_token()

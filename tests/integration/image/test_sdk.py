@@ -4,24 +4,10 @@ with the checksums the SDK verifies, paging through image lists."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
-import openstack
-import pytest
 from openstack.connection import Connection
-from tests.integration.conftest import ADMIN_PASSWORD, RunningCloud
 from tests.integration.image.support import ServiceAccount, digests, random_file, uniq
-
-
-@pytest.fixture
-def sdk(cloud: RunningCloud) -> Iterator[Connection]:
-    conn = openstack.connect(auth_url=cloud.auth_url, username="admin", password=ADMIN_PASSWORD,
-                             project_name="admin", user_domain_name="Default",
-                             project_domain_name="Default", region_name="RegionOne",
-                             load_yaml_config=False, load_envvars=False)
-    yield conn
-    conn.close()
 
 
 def test_create_and_download_round_trip(sdk: Connection, tmp_path: Path,

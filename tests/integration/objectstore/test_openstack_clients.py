@@ -3,24 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
-import openstack
-import pytest
 from openstack.connection import Connection
-from tests.integration.conftest import ADMIN_PASSWORD, RunningCloud
+from tests.integration.conftest import RunningCloud
 from tests.integration.objectstore.support import Swift, md5, read_tree, run_cli, uniq
-
-
-@pytest.fixture
-def sdk(cloud: RunningCloud) -> Iterator[Connection]:
-    conn = openstack.connect(auth_url=cloud.auth_url, username="admin", password=ADMIN_PASSWORD,
-                             project_name="admin", user_domain_name="Default",
-                             project_domain_name="Default", region_name="RegionOne",
-                             load_yaml_config=False, load_envvars=False)
-    yield conn
-    conn.close()
 
 
 def test_sdk_object_store_round_trip(sdk: Connection, tmp_path: Path) -> None:

@@ -7,14 +7,12 @@ import email.parser
 import hashlib
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import openstack
 import pytest
 from openstack.connection import Connection
-from tests.integration.conftest import ADMIN_PASSWORD, RunningCloud
+from tests.integration.conftest import RunningCloud
 from tests.integration.objectstore.support import Swift, md5, run_cli, uniq
 
 PUT = {"multipart-manifest": "put"}
@@ -302,15 +300,6 @@ def test_swift_cli_use_slo_round_trip(cloud: RunningCloud, swift: Swift,
     run_cli(cloud, "swift", "delete", name, "big.bin")
     assert swift.names(f"{name}_segments") == []
 
-
-@pytest.fixture
-def sdk(cloud: RunningCloud) -> Iterator[Connection]:
-    conn = openstack.connect(auth_url=cloud.auth_url, username="admin", password=ADMIN_PASSWORD,
-                             project_name="admin", user_domain_name="Default",
-                             project_domain_name="Default", region_name="RegionOne",
-                             load_yaml_config=False, load_envvars=False)
-    yield conn
-    conn.close()
 
 
 def test_openstacksdk_uploads_a_file_as_slo(sdk: Connection, swift: Swift,

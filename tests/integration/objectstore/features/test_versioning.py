@@ -4,13 +4,10 @@ openstacksdk, python-swiftclient, the swift CLI and raw HTTP."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import openstack
 import pytest
 from openstack.connection import Connection as SDK
 from swiftclient.client import Connection
-from tests.integration.conftest import ADMIN_PASSWORD, RunningCloud
+from tests.integration.conftest import RunningCloud
 from tests.integration.objectstore.support import (
     Keystone,
     Persona,
@@ -23,15 +20,6 @@ from tests.integration.objectstore.support import (
 
 DELETE_MARKER = "application/x-deleted;swift_versions_deleted=1"
 
-
-@pytest.fixture
-def sdk(cloud: RunningCloud) -> Iterator[SDK]:
-    conn = openstack.connect(auth_url=cloud.auth_url, username="admin", password=ADMIN_PASSWORD,
-                             project_name="admin", user_domain_name="Default",
-                             project_domain_name="Default", region_name="RegionOne",
-                             load_yaml_config=False, load_envvars=False)
-    yield conn
-    conn.close()
 
 
 def test_info_advertises_versioning(swift: Swift) -> None:
