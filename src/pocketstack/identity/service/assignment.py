@@ -159,10 +159,12 @@ class AssignmentService:
                 raise Forbidden("Domain-specific roles cannot be implied roles.")
             if prior_id == implied_id or prior_id in self._closure(s, {implied_id}):
                 raise ValidationError("Implied role would create a cycle.")
-            if s.get(m.ImpliedRole, (prior_id, implied_id)) is None:
+            added = s.get(m.ImpliedRole, (prior_id, implied_id)) is None
+            if added:
                 s.add(m.ImpliedRole(prior_role_id=prior_id, implied_role_id=implied_id))
             ref = {"prior_role": _role_summary(prior), "implies": _role_summary(implied)}
-        self.hub.changed()
+        if added:  # an existing rule (every restart's bootstrap) changes no cached decision
+            self.hub.changed()
         return ref
 
     def get_implied(self, prior_id: str, implied_id: str) -> dict[str, Any]:
