@@ -10,12 +10,12 @@
 
 Modules: `types` (vocabulary), `utils` (tiers, device strings), `plan` (how many replicas
 each tier should hold), `placement` (who holds them), `builder`, `ring` (file format and
-lookups), `stats` (balance, dispersion), `cli` (`pocketstack ring ...`), `defaults` (the
-rings of a first start).
+lookups), `stats` (balance, dispersion), `cli` (`pocketstack ring ...`; not imported
+here: it pulls in rich, which a server has no use for), `defaults` (the rings of a first
+start).
 """
 
 from pocketstack.objectstore.ring.builder import RebalanceResult, RingBuilder
-from pocketstack.objectstore.ring.cli import ring_group
 from pocketstack.objectstore.ring.defaults import create_default_rings, ring_name
 from pocketstack.objectstore.ring.ring import Ring, RingData
 from pocketstack.objectstore.ring.types import (
@@ -42,7 +42,6 @@ __all__ = [
     "RingFormatError",
     "Tier",
     "create_default_rings",
-    "ring_group",
     "ring_name",
     "ring_path_for",
 ]
