@@ -4,7 +4,6 @@ or container, UTF-8 metadata, listings' storage policies and content types."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import socket
@@ -12,11 +11,8 @@ import xml.etree.ElementTree as ET
 from urllib.parse import quote
 
 import httpx
-import pytest
 from tests.integration.conftest import RunningCloud
 from tests.integration.objectstore.support import Persona, Swift, md5, raw_request, uniq
-
-from pocketstack.cloud import Service
 
 UTF8_VALUE = "x\u5605\u00e9\u2603".encode()  # U+5605 ends in 0x85, which str.strip() eats
 
@@ -216,9 +212,6 @@ def test_account_listing_names_each_containers_policy(swift: Swift) -> None:
 
 
 # -- the wire, as Swift's server speaks it (proxy.http1) ---------------------------------------
-SERVED_WITH_HTTP1 = "http" in {f.name for f in dataclasses.fields(Service)}
-
-
 def send_raw(cloud: RunningCloud, request: bytes) -> bytes:
     """One request exactly as given (raw bytes in the request line); the response head."""
     port = int(cloud.objectstore_url.rsplit(":", 1)[1])
@@ -233,8 +226,6 @@ def send_raw(cloud: RunningCloud, request: bytes) -> bytes:
     return head.partition(b"\r\n\r\n")[0]
 
 
-@pytest.mark.skipif(not SERVED_WITH_HTTP1, reason="cloud.py serves object storage with "
-                    "uvicorn's plain httptools protocol, not http1.SwiftHttpProtocol")
 def test_raw_names_any_method_and_title_cased_headers(cloud: RunningCloud, swift: Swift,
                                                       container: str) -> None:
     auth = f"X-Auth-Token: {swift.token}\r\nHost: x\r\n".encode()
