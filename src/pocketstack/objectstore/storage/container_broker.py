@@ -16,6 +16,7 @@ A container is deleted when ``delete_timestamp > put_timestamp`` and it holds no
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -30,6 +31,7 @@ from pocketstack.objectstore.storage.types import (
     ContainerListing,
     DatabaseRef,
     DatabaseStatus,
+    ListedObject,
     ListingQuery,
     ObjectRecord,
     Subdir,
@@ -38,6 +40,7 @@ from pocketstack.objectstore.timestamp import Timestamp
 
 _ZERO: Final = Timestamp(0).internal
 _OBJECT_COLUMNS: Final = "name, created_at, size, content_type, etag, deleted, storage_policy_index"
+_LISTED_COLUMNS: Final = "name, created_at, size, content_type, etag"  # ListedObject's fields
 _INFO_COLUMNS: Final = (
     "account, container, created_at, put_timestamp, delete_timestamp, status_changed_at, "
     "object_count, bytes_used, storage_policy_index, reported_put_timestamp, "
@@ -299,7 +302,7 @@ class ContainerBroker(DatabaseBroker):
         delimiter: str | None = None,
         path: str | None = None,
         reverse: bool = False,
-    ) -> list[ObjectRecord | Subdir]:
+    ) -> list[ListedObject | Subdir]:
         """One page of the listing (Swift semantics: see `listing`)."""
         query = ListingQuery(limit, marker, end_marker, prefix, delimiter, path, reverse)
         with self._read() as conn:
@@ -355,15 +358,19 @@ def _object_record(row: Sequence[Any]) -> ObjectRecord:
     )
 
 
-def _fetcher(conn: sqlite3.Connection) -> Callable[[Bound, Bound, bool, int], list[ObjectRecord]]:
-    def fetch(lower: Bound, upper: Bound, reverse: bool, limit: int) -> list[ObjectRecord]:
+_listed_object: Final = functools.partial(tuple.__new__, ListedObject)
+"""ListedObject from a row of _LISTED_COLUMNS: ``_make`` without its Python frame."""
+
+
+def _fetcher(conn: sqlite3.Connection) -> Callable[[Bound, Bound, bool, int], list[ListedObject]]:
+    def fetch(lower: Bound, upper: Bound, reverse: bool, limit: int) -> list[ListedObject]:
         clauses, params = bounds_sql(lower, upper)
         where = " AND ".join(["deleted = 0", *clauses])
         order = "DESC" if reverse else "ASC"
         rows = conn.execute(
-            f"SELECT {_OBJECT_COLUMNS} FROM object WHERE {where} ORDER BY name {order} LIMIT ?",
+            f"SELECT {_LISTED_COLUMNS} FROM object WHERE {where} ORDER BY name {order} LIMIT ?",
             (*params, limit),
         )
-        return [_object_record(row) for row in rows]
+        return list(map(_listed_object, rows))
 
     return fetch

@@ -51,6 +51,7 @@ from pocketstack.objectstore.storage.types import (
     ContainerListing,
     ContainerRecord,
     DatabaseStatus,
+    ListedObject,
     ObjectRecord,
     Subdir,
 )
@@ -369,21 +370,33 @@ def decode_list(cls: type[D], key: str, data: bytes) -> list[D]:
 
 # -- listings and ranges -----------------------------------------------------------------
 
-_LISTINGS: Final[Mapping[type[Any], tuple[type[Any], type[Any]]]] = {
-    ContainerListing: (ContainerInfo, ObjectRecord),
-    AccountListing: (AccountInfo, ContainerRecord),
+_LISTINGS: Final[Mapping[type[Any], tuple[type[Any], Callable[[Any], Any]]]] = {
+    ContainerListing: (ContainerInfo, lambda doc: _listed_object(doc)),
+    AccountListing: (AccountInfo, lambda doc: from_doc(ContainerRecord, doc)),
 }
 L = TypeVar("L", ContainerListing, AccountListing)
+_LISTED_TYPES: Final = tuple(get_type_hints(ListedObject).values())
 
 
 def encode_listing(listing: ContainerListing | AccountListing) -> bytes:
-    entries = [{"subdir": e.name} if isinstance(e, Subdir) else to_doc(e) for e in listing.entries]
+    """A listing as JSON; object entries as arrays (ListedObject's fields, in order)."""
+    entries = [
+        {"subdir": e.name} if isinstance(e, Subdir) else e if isinstance(e, tuple) else to_doc(e)
+        for e in listing.entries
+    ]
     return dumps({"info": to_doc(listing.info), "entries": entries})
+
+
+def _listed_object(doc: Any) -> ListedObject:
+    if not isinstance(doc, list) or len(doc) != len(_LISTED_TYPES) or any(
+            type(value) is not kind for value, kind in zip(doc, _LISTED_TYPES, strict=True)):
+        raise WireFormatError(f"not a listed object: {doc!r}")
+    return ListedObject._make(doc)
 
 
 def decode_listing(cls: type[L], data: bytes) -> L:
     doc = loads(data)
-    info_cls, record_cls = _LISTINGS[cls]
+    info_cls, decode_entry = _LISTINGS[cls]
     entries = doc.get("entries")
     if not isinstance(entries, list):
         raise WireFormatError("listing without entries")
@@ -392,7 +405,7 @@ def decode_listing(cls: type[L], data: bytes) -> L:
         tuple(
             Subdir(_plain(str, e["subdir"]))
             if isinstance(e, dict) and "subdir" in e
-            else from_doc(record_cls, e)
+            else decode_entry(e)
             for e in entries
         ),
     )

@@ -226,6 +226,29 @@ def test_object_listing_json_has_swifts_key_order_and_ascii_escapes() -> None:
     assert json.loads(body)[2]["name"] == "☃"
 
 
+@given(st.lists(st.one_of(
+    st.builds(SubdirRow, subdir=st.text()),
+    st.builds(ObjectRow, name=st.text(), hash=st.text(), bytes=st.integers(min_value=0),
+              content_type=st.text(), last_modified=st.text(), extra=st.just(())),
+)))
+def test_object_listing_json_is_json_dumps_byte_for_byte(rows: list[ObjectRow | SubdirRow]
+                                                         ) -> None:
+    records = [{"subdir": r.subdir} if isinstance(r, SubdirRow) else {
+        "bytes": r.bytes, "hash": r.hash, "name": r.name, "content_type": r.content_type,
+        "last_modified": r.last_modified} for r in rows]
+    body, _ = render_object_listing("c", rows, "json")
+    assert body == json.dumps(records).encode("ascii")
+
+
+def test_object_listing_json_keeps_values_a_middleware_left_odd() -> None:
+    rows: list[ObjectRow | SubdirRow] = [
+        ObjectRow(name="a", hash=None, bytes=True, content_type="t", last_modified=LM),  # type: ignore[arg-type]
+    ]
+    body, _ = render_object_listing("c", rows, "json")
+    assert json.loads(body) == [{"bytes": True, "hash": None, "name": "a", "content_type": "t",
+                                 "last_modified": LM}]
+
+
 def test_account_listing_json() -> None:
     body, ctype = render_account_listing("AUTH_a", CONTAINERS, "application/json")
     assert ctype == "application/json; charset=utf-8"

@@ -15,7 +15,7 @@ from pocketstack.objectstore.storage.exceptions import (
     DatabaseQuarantined,
     LockTimeout,
 )
-from pocketstack.objectstore.storage.types import ListingQuery, ObjectRecord, Subdir
+from pocketstack.objectstore.storage.types import ListedObject, ListingQuery, ObjectRecord, Subdir
 from pocketstack.objectstore.timestamp import Timestamp
 
 
@@ -68,11 +68,15 @@ def test_rows_newest_timestamp_wins(broker: ContainerBroker) -> None:
     assert not broker.put_object("o", Timestamp(4), 99, "text/plain", "old")
     assert not broker.put_object("o", Timestamp(5), 99, "text/plain", "same")
     (row,) = broker.list_objects_iter()
-    assert row == ObjectRecord("o", Timestamp(5), 10, "text/plain", "e1", False, 2)
+    assert row == ListedObject("o", Timestamp(5).internal, 10, "text/plain", "e1")
+    assert row.timestamp == Timestamp(5) and row.last_modified == Timestamp(5).isoformat
+    ((_rowid, stored),) = broker.get_items_since(0, 10)
+    assert stored == ObjectRecord("o", Timestamp(5), 10, "text/plain", "e1", False, 2)
     assert broker.put_object("o", Timestamp(6), 20, "image/png", "e2", storage_policy_index=0)
     (row,) = broker.list_objects_iter()
-    assert isinstance(row, ObjectRecord)
-    assert (row.size, row.etag, row.storage_policy_index) == (20, "e2", 0)
+    assert isinstance(row, ListedObject) and (row.size, row.etag) == (20, "e2")
+    ((_rowid, stored),) = broker.get_items_since(0, 10)
+    assert stored.storage_policy_index == 0
 
 
 def test_usage_follows_rows(broker: ContainerBroker) -> None:
@@ -114,7 +118,7 @@ def test_replication_pair(broker: ContainerBroker, devices: Path) -> None:
         other.merge_items(row for _rowid, row in batch)
         point = batch[-1][0]
     assert point == broker.max_row()
-    names = {r.name: r for r in other.list_objects_iter() if isinstance(r, ObjectRecord)}
+    names = {r.name: r for r in other.list_objects_iter() if isinstance(r, ListedObject)}
     assert sorted(names) == ["x", "z"] and names["z"].etag == "newer"
     assert other.get_info().object_count == 2
     before = broker.max_row()
@@ -171,8 +175,8 @@ def test_storage_policy_change(broker: ContainerBroker) -> None:
     broker.set_storage_policy_index(5)
     assert broker.get_info().storage_policy_index == 5
     broker.put_object("o", Timestamp(2), 3, "t", "e")
-    (row,) = broker.list_objects_iter()
-    assert isinstance(row, ObjectRecord) and row.storage_policy_index == 5
+    ((_rowid, row),) = broker.get_items_since(0, 10)
+    assert row.storage_policy_index == 5
 
 
 def test_listing_with_info_in_one_snapshot(broker: ContainerBroker) -> None:
@@ -182,8 +186,8 @@ def test_listing_with_info_in_one_snapshot(broker: ContainerBroker) -> None:
     assert listing.info.object_count == 4
     assert listing.entries == (
         Subdir("a/"),
-        ObjectRecord("b", Timestamp(2), 1, "t", "e", False, 2),
-        ObjectRecord("é", Timestamp(2), 1, "t", "e", False, 2),
+        ListedObject("b", Timestamp(2).internal, 1, "t", "e"),
+        ListedObject("é", Timestamp(2).internal, 1, "t", "e"),
     )
 
 

@@ -29,8 +29,8 @@ from pocketstack.objectstore.storage.exceptions import (
 from pocketstack.objectstore.storage.node import StorageNode
 from pocketstack.objectstore.storage.types import (
     ContainerUpdate,
+    ListedObject,
     ObjectBody,
-    ObjectRecord,
     PolicyStats,
     Subdir,
 )
@@ -426,7 +426,7 @@ async def test_container_listing_updates(node: StorageNode) -> None:
     assert listing.info.object_count == 4 and listing.info.bytes_used == 1 + 3 + 4 + 0
     listing = await node.list_objects(DEV, PART, "a", "c", prefix="b/", reverse=True, limit=1)
     (entry,) = listing.entries
-    assert isinstance(entry, ObjectRecord) and entry.name == "b/2"
+    assert isinstance(entry, ListedObject) and entry.name == "b/2"
     listing = await node.list_objects(DEV, PART, "a", "c", path="b", marker="b/1")
     assert [e.name for e in listing.entries] == ["b/2"]
     listing = await node.list_objects(DEV, PART, "a", "c", end_marker="b/2")

@@ -20,6 +20,7 @@ from pocketstack.objectstore.storage.types import (
     DatabaseRef,
     DatabaseState,
     DatabaseStatus,
+    ListedObject,
     ObjectFile,
     ObjectInfo,
     ObjectRecord,
@@ -61,9 +62,13 @@ def test_listings_round_trip() -> None:
     cinfo = ContainerInfo("a", "c", T1, T1, Timestamp(0), T1, 3, 9, 1, T1, Timestamp(0), 3, 9,
                           "db-id", False, {"X-Container-Read": ".r:*"})  # fmt: skip
     listing = ContainerListing(
-        cinfo, (ObjectRecord("o", T2, 3, "t", "e", False, 1), Subdir("dir/"))
+        cinfo, (ListedObject("o", T2.internal, 3, "t", "e"), Subdir("dir/"))
     )
     assert wire.decode_listing(ContainerListing, wire.encode_listing(listing)) == listing
+    for bad in (["o", T2.internal, "3", "t", "e"], ["o", T2.internal, 3, "t"], {"name": "o"}):
+        document = json.dumps({"info": wire.to_doc(cinfo), "entries": [bad]}).encode()
+        with pytest.raises(wire.WireFormatError):
+            wire.decode_listing(ContainerListing, document)
     ainfo = AccountInfo("a", T1, T1, Timestamp(0), T1, False, 2, 3, 9, "id", False, {},
                         {0: PolicyStats(1, 2, 3), 7: PolicyStats(1, 1, 6)})  # fmt: skip
     accounts = AccountListing(ainfo, (ContainerRecord("c", T1, Timestamp(0), 3, 9),))

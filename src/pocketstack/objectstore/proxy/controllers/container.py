@@ -36,7 +36,7 @@ from pocketstack.objectstore.proxy.metadata import (
 from pocketstack.objectstore.proxy.quorum import best_status
 from pocketstack.objectstore.proxy.request import Request, Response
 from pocketstack.objectstore.storage.types import AccountInfo, ContainerInfo, Subdir
-from pocketstack.objectstore.timestamp import Timestamp
+from pocketstack.objectstore.timestamp import Timestamp, isoformat_of
 
 ALLOW = "DELETE, GET, HEAD, POST, PUT"
 
@@ -96,15 +96,16 @@ async def _list(ctx: ProxyContext, req: Request, params: listing.ListingParams
         path=params.path, reverse=params.reverse))
     if not outcome.ok:
         raise error_for_status(outcome.status)
+    object_row, subdir_row = listing.ObjectRow, listing.SubdirRow
     rows: list[listing.ObjectRow | listing.SubdirRow] = []
     for entry in outcome.value.entries:
-        if isinstance(entry, Subdir):
-            rows.append(listing.SubdirRow(subdir=entry.name))
-        else:
-            content_type, size = _listed_size(entry.content_type, entry.size)
-            rows.append(listing.ObjectRow(
-                name=entry.name, hash=entry.etag, bytes=size,
-                content_type=content_type, last_modified=entry.created_at.isoformat))
+        if type(entry) is Subdir:
+            rows.append(subdir_row(subdir=entry.name))
+            continue
+        name, created_at, size, content_type, etag = entry
+        if ";" in content_type:
+            content_type, size = _listed_size(content_type, size)
+        rows.append(object_row(name, etag, size, content_type, isoformat_of(created_at)))
     return outcome.value.info, rows
 
 
