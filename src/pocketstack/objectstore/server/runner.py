@@ -165,7 +165,7 @@ def _uvicorn_config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
     return uvicorn.Config(
         app, host=host, port=port, loop="none", http="httptools", lifespan="off",
         log_config=None, access_log=False, server_header=False, timeout_graceful_shutdown=5,
-        timeout_keep_alive=SERVER_KEEPALIVE,
+        timeout_keep_alive=SERVER_KEEPALIVE, proxy_headers=False,
     )  # fmt: skip
 
 

@@ -130,6 +130,9 @@ def test_swift_cli_ip_range(cloud: RunningCloud, signed: Signed) -> None:
         relative = swift_tempurl(cloud, "--ip-range", ip_range, "GET", "60", path, signed.key)
         assert "temp_url_ip_range=" in relative
         assert httpx.get(signed.url(relative)).status_code == status, ip_range
+        # the address is the connection's, as Swift's REMOTE_ADDR: a header cannot pick it
+        spoofed = httpx.get(signed.url(relative), headers={"X-Forwarded-For": "10.1.2.3"})
+        assert spoofed.status_code == status, ip_range
     # the range is signed: changing it breaks the signature
     relative = swift_tempurl(cloud, "--ip-range", "10.0.0.1", "GET", "60", path, signed.key)
     tampered = relative.replace("10.0.0.1", "127.0.0.1")
