@@ -17,7 +17,6 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 from starlette.types import ASGIApp
 
 from pocketstack.common.db import Database
@@ -33,7 +32,14 @@ from pocketstack.identity.service.hub import Identity
 from pocketstack.image.api.app import create_app
 from pocketstack.image.policies import RULES
 from pocketstack.image.service.hub import MIGRATIONS, VERSION_TABLE, ImageHub
-from pocketstack.image.store import FileStore, ServiceAuth, ServiceCredentials, Store, SwiftStore
+from pocketstack.image.store import (
+    FileStore,
+    LazyClient,
+    ServiceAuth,
+    ServiceCredentials,
+    Store,
+    SwiftStore,
+)
 
 LOG = logging.getLogger(__name__)
 SERVICE_ROLES = ("member", "service")
@@ -115,7 +121,7 @@ def build_store(settings: Settings, password: str) -> Store:
     conf = settings.image
     if conf.store == "file":
         return FileStore(image_dir(settings) / "images", chunk_size=conf.chunk_size)
-    http = httpx.AsyncClient(timeout=httpx.Timeout(conf.store_timeout))
+    http = LazyClient(conf.store_timeout)
     credentials = ServiceCredentials(
         auth_url=conf.auth_url or settings.url_for(settings.identity.port, "/v3"),
         user_name=conf.service_user, password=password, project_name=conf.service_project)

@@ -38,7 +38,6 @@ from pocketstack.objectstore.ring.defaults import create_default_rings
 from pocketstack.objectstore.ring.ring import Ring
 from pocketstack.objectstore.storage.local_node import LocalNode
 from pocketstack.objectstore.storage.node import StorageNode
-from pocketstack.objectstore.storage.remote_node import RemoteNode
 
 LOG = logging.getLogger(__name__)
 SECRET_FILE = "hash_path.json"
@@ -107,6 +106,9 @@ def require_rings(settings: Settings) -> None:
 def remote_factory(conf: ObjectStoreSettings) -> RemoteFactory:
     """One pooled ``RemoteNode`` per storage host, with the proxy's ``node_timeout``."""
     def make(ip: str, port: int) -> StorageNode:
+        # imported here: most proxies never make one, and it brings httpx (see storage)
+        from pocketstack.objectstore.storage.remote_node import RemoteNode
+
         return RemoteNode(host_url(ip, port), timeout=conf.node_timeout)
     return make
 

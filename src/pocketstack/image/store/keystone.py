@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
 from pocketstack.image.store.base import StoreUnavailable
+from pocketstack.image.store.http import LazyClient
 
 LOG = logging.getLogger(__name__)
 
@@ -50,7 +49,7 @@ class _Token:
 class ServiceAuth:
     """A project-scoped token of the service user, renewed ``margin`` seconds before expiry."""
 
-    def __init__(self, credentials: ServiceCredentials, http: httpx.AsyncClient, *,
+    def __init__(self, credentials: ServiceCredentials, http: LazyClient, *,
                  region: str, interface: str = "public", margin: float = 600.0) -> None:
         self.credentials = credentials
         self.http = http
@@ -91,9 +90,11 @@ class ServiceAuth:
             return token
 
     async def _authenticate(self) -> _Token:
+        import httpx  # here, not at the top: see `http`
+
         url = f"{self.credentials.auth_url.rstrip('/')}/auth/tokens"
         try:
-            response = await self.http.post(url, json=self.credentials.auth_body())
+            response = await self.http.client().post(url, json=self.credentials.auth_body())
         except httpx.HTTPError as exc:
             raise StoreUnavailable(f"identity service unreachable: {exc!r}") from exc
         if response.status_code != 201:

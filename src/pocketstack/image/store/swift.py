@@ -24,14 +24,16 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
 
-import httpx
-
 from pocketstack.image.store.base import DataNotFound, Stored, StoreFull, StoreUnavailable
+from pocketstack.image.store.http import LazyClient
 from pocketstack.image.store.keystone import ServiceAuth
 from pocketstack.image.store.segments import Segmenter
+
+if TYPE_CHECKING:  # imported where a request is made (see `http`)
+    import httpx
 
 LOG = logging.getLogger(__name__)
 MAX_OBJECT_SIZE = 5 * 1024 ** 3
@@ -43,7 +45,7 @@ class SwiftStore:
     kind = "swift"
     max_size: int | None
 
-    def __init__(self, auth: ServiceAuth, http: httpx.AsyncClient, *, container: str,
+    def __init__(self, auth: ServiceAuth, http: LazyClient, *, container: str,
                  name: str = "swift", chunk_size: int = 65536,
                  segment_size: int = SEGMENT_SIZE) -> None:
         if not 0 < segment_size <= MAX_OBJECT_SIZE:
@@ -77,11 +79,13 @@ class SwiftStore:
         """One request with the service token and a body of bytes at most; a 401
         re-authenticates and retries once (the token may have been revoked before it
         expired)."""
+        import httpx
+
         for attempt in (1, 2):
             sent = {**(headers or {}), "X-Auth-Token": await self.auth.token()}
             try:
-                response = await self.http.request(method, url, headers=sent, params=params,
-                                                   content=content)
+                response = await self.http.client().request(
+                    method, url, headers=sent, params=params, content=content)
             except httpx.HTTPError as exc:
                 raise StoreUnavailable(f"object storage unreachable: {exc!r}") from exc
             if response.status_code != 401 or attempt == 2:
@@ -120,11 +124,13 @@ class SwiftStore:
     async def _upload(self, container: str, obj: str, body: AsyncIterable[bytes]
                       ) -> str | None:
         """PUT one object from a stream; its ETag."""
+        import httpx
+
         url = await self._url(obj, container)
         headers = {"X-Auth-Token": await self.auth.token(),
                    "Content-Type": "application/octet-stream"}
         try:
-            response = await self.http.put(url, content=body, headers=headers)
+            response = await self.http.client().put(url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise StoreUnavailable(f"object storage unreachable: {exc!r}") from exc
         status = response.status_code
@@ -196,6 +202,8 @@ class SwiftStore:
 
     async def open(self, location: str, *, offset: int = 0,
                    length: int | None = None) -> HttpReader:
+        import httpx
+
         container, obj = self._parse(location)
         headers = {}
         if offset or length is not None:
@@ -203,10 +211,11 @@ class SwiftStore:
             headers["Range"] = f"bytes={offset}-{end}"
         url = await self._url(obj, container)
         for attempt in (1, 2):
-            request = self.http.build_request(
+            http = self.http.client()
+            request = http.build_request(
                 "GET", url, headers={**headers, "X-Auth-Token": await self.auth.token()})
             try:
-                response = await self.http.send(request, stream=True)
+                response = await http.send(request, stream=True)
             except httpx.HTTPError as exc:
                 raise StoreUnavailable(f"object storage unreachable: {exc!r}") from exc
             if response.status_code in (200, 206):
@@ -254,6 +263,8 @@ class HttpReader:
         self.chunk_size = chunk_size
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        import httpx
+
         try:
             async for chunk in self.response.aiter_raw(self.chunk_size):
                 yield chunk

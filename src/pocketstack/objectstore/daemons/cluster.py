@@ -17,15 +17,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from pocketstack.objectstore.hashing import PathHasher
 from pocketstack.objectstore.ring.ring import Ring
 from pocketstack.objectstore.ring.types import Device
 from pocketstack.objectstore.storage.local_node import LocalNode
 from pocketstack.objectstore.storage.node import StorageNode
-from pocketstack.objectstore.storage.remote_node import RemoteNode
 from pocketstack.objectstore.storage.types import DataKind
+
+if TYPE_CHECKING:
+    from pocketstack.objectstore.storage.remote_node import RemoteNode
 
 LOG = logging.getLogger(__name__)
 NodeLookup = Callable[[Device], StorageNode | None]
@@ -115,6 +117,9 @@ class Peers:
         key = (device.ip, device.port)
         node = self._remote.get(key)
         if node is None:
+            # imported here: a single host never makes one, and it brings httpx (see storage)
+            from pocketstack.objectstore.storage.remote_node import RemoteNode
+
             node = self._remote[key] = RemoteNode(f"http://{device.address}", timeout=self.timeout)
         return node
 

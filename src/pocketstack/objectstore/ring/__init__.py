@@ -12,10 +12,12 @@ Modules: `types` (vocabulary), `utils` (tiers, device strings), `plan` (how many
 each tier should hold), `placement` (who holds them), `builder`, `ring` (file format and
 lookups), `stats` (balance, dispersion), `cli` (`pocketstack ring ...`; not imported
 here: it pulls in rich, which a server has no use for), `defaults` (the rings of a first
-start).
+start). The builder is imported on first use: a server that finds its rings made has no
+use for it either.
 """
 
-from pocketstack.objectstore.ring.builder import RebalanceResult, RingBuilder
+from typing import TYPE_CHECKING, Any
+
 from pocketstack.objectstore.ring.defaults import create_default_rings, ring_name
 from pocketstack.objectstore.ring.ring import Ring, RingData
 from pocketstack.objectstore.ring.types import (
@@ -28,6 +30,9 @@ from pocketstack.objectstore.ring.types import (
     Tier,
 )
 from pocketstack.objectstore.ring.utils import ring_path_for
+
+if TYPE_CHECKING:
+    from pocketstack.objectstore.ring.builder import RebalanceResult, RingBuilder
 
 __all__ = [
     "Device",
@@ -45,3 +50,11 @@ __all__ = [
     "ring_name",
     "ring_path_for",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("RebalanceResult", "RingBuilder"):
+        from pocketstack.objectstore.ring import builder
+
+        return getattr(builder, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

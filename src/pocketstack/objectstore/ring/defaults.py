@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pocketstack.objectstore.ring.builder import RingBuilder
 from pocketstack.objectstore.ring.types import RingBuilderError
 from pocketstack.objectstore.ring.utils import ring_path_for
+
+if TYPE_CHECKING:  # imported when a ring is missing: not on a restart (see _builder_for)
+    from pocketstack.objectstore.ring.builder import RingBuilder
 
 DEFAULT_DEVICES: tuple[tuple[str, int], ...] = (("d1", 1), ("d2", 2), ("d3", 3))
 DEFAULT_WEIGHT = 100.0
@@ -76,6 +79,10 @@ def _builder_for(builder_path: Path, devices: Sequence[tuple[str, int]], replica
                  part_power: int, ip: str, port: int,
                  seed: int | None) -> tuple[Path, RingBuilder, bool]:
     """The builder at `builder_path` (or a new one), rebalanced; and whether to save it."""
+    # imported here: the builder (with placement and stats) is a hundredth of a second of
+    # `pocketstack up`'s start, and a restart, whose rings all exist, never uses it
+    from pocketstack.objectstore.ring.builder import RingBuilder
+
     if builder_path.exists():
         builder, changed = RingBuilder.load(builder_path), False
     else:
@@ -89,6 +96,8 @@ def _builder_for(builder_path: Path, devices: Sequence[tuple[str, int]], replica
 
 def _new_builder(name: str, devices: Sequence[tuple[str, int]], replicas: int,
                  part_power: int, ip: str, port: int) -> RingBuilder:
+    from pocketstack.objectstore.ring.builder import RingBuilder
+
     if replicas > len(devices):
         raise RingBuilderError(f"ring {name!r} needs {replicas} replicas but only "
                                f"{len(devices)} devices are given")

@@ -9,8 +9,23 @@ part of the contract too (`local_replication`, `remote_replication`; files as is
 data crossing the seam is in `types`.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from pocketstack.objectstore.storage.local_node import LocalNode
 from pocketstack.objectstore.storage.node import StorageNode
-from pocketstack.objectstore.storage.remote_node import RemoteNode
+
+if TYPE_CHECKING:
+    from pocketstack.objectstore.storage.remote_node import RemoteNode
 
 __all__ = ["LocalNode", "RemoteNode", "StorageNode"]
+
+
+def __getattr__(name: str) -> Any:
+    # RemoteNode is imported on first use: it brings httpx (and httpx its CLI: rich,
+    # pygments), ~45 ms of `pocketstack up`'s start, which a proxy whose devices are all
+    # local never uses.
+    if name == "RemoteNode":
+        from pocketstack.objectstore.storage.remote_node import RemoteNode
+
+        return RemoteNode
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

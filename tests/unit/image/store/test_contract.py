@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 import uvicorn
 from starlette.types import ASGIApp
@@ -27,6 +26,7 @@ from pocketstack.image.runtime import ensure_service_user
 from pocketstack.image.store import (
     DataNotFound,
     FileStore,
+    LazyClient,
     ServiceAuth,
     ServiceCredentials,
     Store,
@@ -104,7 +104,7 @@ async def running(cloud: Cloud) -> AsyncIterator[Cloud]:
 
 
 def swift_store(cloud: Cloud, **kw: int) -> SwiftStore:
-    http = httpx.AsyncClient(timeout=30)
+    http = LazyClient(30)
     credentials = ServiceCredentials(auth_url=f"http://127.0.0.1:{cloud.identity_port}/v3",
                                      user_name="glance", password=PASSWORD,
                                      project_name="service")
@@ -217,8 +217,8 @@ async def test_swift_reauthenticates_on_401(running: Cloud) -> None:
 # -- large images on the swift store (static large objects) ----------------------------------
 async def names(cloud: Cloud, store: SwiftStore, container: str) -> list[str]:
     url = await store._url(container=container)
-    response = await store.http.get(url, params={"format": "json"},
-                                    headers={"X-Auth-Token": await store.auth.token()})
+    response = await store.http.client().get(
+        url, params={"format": "json"}, headers={"X-Auth-Token": await store.auth.token()})
     return [] if response.status_code == 404 else [e["name"] for e in response.json()]
 
 
