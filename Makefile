@@ -32,7 +32,10 @@ $(VENV)/.test-installed: $(VENV)/bin/python pyproject.toml
 
 venv: $(VENV)/.run-installed
 
+# compileall: an editable install leaves pocketstack's own modules uncompiled, and where
+# PYTHONDONTWRITEBYTECODE is set every start would compile them again (a fifth of a second)
 run: $(VENV)/.run-installed
+	@$(BIN)/python -m compileall -q src
 	$(BIN)/pocketstack up $(ARGS)
 
 deb-test-deps:
@@ -61,6 +64,7 @@ lint: $(VENV)/.test-installed
 # upstream Keystone + Swift from PyPI (own venv under .bench/, and Debian's memcached) in
 # the same run; BENCH_ARGS=--quick for a smoke run, --profile for py-spy profiles.
 bench: $(VENV)/.test-installed
+	@$(BIN)/python -m compileall -q src
 	$(BIN)/python -m bench $(if $(COMPARE),--compare $(COMPARE)) $(BENCH_ARGS)
 
 # Swift's own functional tests against a fresh `pocketstack up` (docs/conformance.md).

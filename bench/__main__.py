@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import math
 import shutil
 import subprocess
@@ -337,6 +338,9 @@ def main() -> None:
     if not args.skip_ceilings:
         measure_ceilings(run, counts, work)
     run.bcrypt_ms = bcrypt_ms(args.bcrypt_rounds)
+    # as a packaged install has them (and upstream's venv): pocketstack's modules compiled,
+    # so that a start where PYTHONDONTWRITEBYTECODE is set does not compile them each time
+    compileall.compile_dir(ROOT.parent / "src", quiet=1)
     run_clouds(args, counts, run, work)
     run.settings["seconds"] = round(time.perf_counter() - began, 1)
     finish(run, work)

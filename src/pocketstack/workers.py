@@ -15,8 +15,6 @@ children with SIGTERM, then SIGKILL after a grace period, and reaps them.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import logging
 import os
 import signal
@@ -51,6 +49,9 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
 
 def die_with_parent(parent: int) -> None:
     """In a child: get SIGTERM when the parent dies (Linux); if it is already gone, exit."""
+    import ctypes  # here, in a forked child: `pocketstack up` itself has no use for it
+    import ctypes.util
+
     libc_name = ctypes.util.find_library("c")
     if libc_name:
         with contextlib.suppress(OSError, AttributeError):
