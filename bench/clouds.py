@@ -116,8 +116,13 @@ class PocketstackCloud:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Startup:
+        # Replicator and auditor passes only when asked, as upstream's side runs neither:
+        # a pass after the listing fill rehashes thousands of suffixes (seconds of CPU)
+        # and landed in whichever phases ran then, on one side only.
         env = {**os.environ, "POCKETSTACK_IDENTITY__BCRYPT_ROUNDS": str(self.bcrypt_rounds),
-               "POCKETSTACK_ACCESS_LOG": "false"}
+               "POCKETSTACK_ACCESS_LOG": "false",
+               "POCKETSTACK_OBJECTSTORE__REPLICATOR_INTERVAL": "0",
+               "POCKETSTACK_OBJECTSTORE__AUDITOR_INTERVAL": "0"}
         # The admin password is given on the first start only, as an operator does (then it
         # is in clouds.yaml); given again, bootstrap re-checks it with bcrypt on every start.
         if not self.data_dir.exists():
