@@ -119,13 +119,16 @@ def up(data_dir: Path | None, host: str | None, config: Path | None,
         _logging(settings.log_level)
         cloud = Cloud(settings, clouds_yaml=clouds_yaml)
         try:
-            started = cloud.prepare()
+            started = cloud.prepare(identity_first=True)
         except (OSError, ValueError) as exc:
             raise click.ClickException(f"cannot start: {exc}") from exc
         if config is None:
             write_default_config(settings.data_dir / CONFIG_NAME, settings)
         _announce(started)
-        cloud.run()
+        try:
+            cloud.run()  # object storage and image are prepared here (identity first)
+        except (OSError, ValueError) as exc:
+            raise click.ClickException(f"cannot start: {exc}") from exc
     finally:
         gc.enable()
 

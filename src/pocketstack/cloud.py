@@ -71,9 +71,14 @@ class Cloud:
         self.identity: identity_runtime.IdentityRuntime | None = None
         self.objectstore: ObjectStoreRuntime | None = None
         self.image: ImageRuntime | None = None
+        self._deferred = False  # object storage and image still to prepare (see `prepare`)
 
     # -- prepare -------------------------------------------------------------------------------
-    def prepare(self) -> Started:
+    def prepare(self, *, identity_first: bool = False) -> Started:
+        """Migrate, bootstrap and build every enabled service. ``identity_first``: build
+        identity only; object storage and image are then prepared by `serve`, in a
+        thread while identity already answers (a first token's bcrypt check, a quarter of
+        a second of CPU that releases the GIL, overlaps the rest of the start)."""
         settings = self.settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(settings.data_dir, 0o700)
@@ -93,7 +98,10 @@ class Cloud:
                 access_log=settings.access_log)
             self.services.append(Service("identity", self.identity.app, self.identity.port))
         self._check_services()
-        self.prepare_services()
+        if identity_first and self.identity is not None:
+            self._deferred = True
+        else:
+            self.prepare_services()
         written = self._write_clouds_yaml(password) if settings.identity.enabled else None
         ports = {"identity": (settings.identity.enabled, settings.identity.port),
                  "object-store": (settings.objectstore.enabled, settings.objectstore.port),
@@ -164,6 +172,9 @@ class Cloud:
         this process keeps identity, image, the background daemons and one share of the
         object storage connections; each child only proxies object requests."""
         conf = self.settings.objectstore
+        if self._deferred and conf.workers > 1:  # the workers fork with everything built
+            self.prepare_services()
+            self._deferred = False
         extra = conf.workers - 1 if self.objectstore is not None else 0
         if extra <= 0:
             asyncio.run(self.serve())
@@ -226,26 +237,30 @@ class Cloud:
 
     async def serve(self, *, object_socket: socket.socket | None = None,
                     workers: Workers | None = None) -> None:
-        servers = [self._server(s) for s in self.services]
         loop = asyncio.get_running_loop()
+        servers: list[_Server] = []
+        running: list[asyncio.Task[None]] = []
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, _stop_all, servers)
-        if self.identity is not None:
-            self.identity.start_tasks()
-        if self.objectstore is not None:
-            self.objectstore.start_tasks()
+            loop.add_signal_handler(sig, _stop_all, servers)  # sees servers added later
         watch = asyncio.create_task(_watch_workers(workers)) if workers else None
-        # What startup built lives as long as the process: out of the collector's sight, a
-        # full collection scans only what requests create (a 10 000-row listing triggered
-        # collections of ~150 000 startup objects, a third of its CPU).
-        gc.freeze()
-        gc.enable()  # off since `pocketstack up` started (cli.up): nothing to collect until now
         try:
-            await asyncio.gather(*(
-                server.serve(sockets=[object_socket] if object_socket is not None and
-                             service.name == "object-store" else None)
-                for server, service in zip(servers, self.services, strict=True)))
+            self._start_servers(self.services, servers, running, object_socket)
+            if self.identity is not None:
+                self.identity.start_tasks()
+            if self._deferred:
+                await self._prepare_the_rest(servers, running)
+            if self.objectstore is not None:
+                self.objectstore.start_tasks()
+            # What startup built lives as long as the process: out of the collector's
+            # sight, a full collection scans only what requests create (a 10 000-row
+            # listing triggered collections of ~150 000 startup objects, a third of its CPU).
+            gc.freeze()
+            gc.enable()  # off since `pocketstack up` started (cli.up): nothing to collect
+            await asyncio.gather(*running)
         finally:
+            for server in servers:  # after a failed start, identity may be serving already
+                server.should_exit = True
+            await asyncio.gather(*running, return_exceptions=True)
             if watch is not None:
                 watch.cancel()
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -258,6 +273,27 @@ class Cloud:
             if self.db is not None:
                 self.db.close()
             LOG.info("stopped")
+
+    def _start_servers(self, services: list[Service], servers: list[_Server],
+                       running: list[asyncio.Task[None]],
+                       object_socket: socket.socket | None = None) -> None:
+        for service in services:
+            server = self._server(service)
+            sockets = ([object_socket] if object_socket is not None
+                       and service.name == "object-store" else None)
+            servers.append(server)
+            running.append(asyncio.create_task(server.serve(sockets=sockets),
+                                               name=f"serve {service.name}"))
+
+    async def _prepare_the_rest(self, servers: list[_Server],
+                                running: list[asyncio.Task[None]]) -> None:
+        """Object storage and image, prepared in a thread while identity serves; their
+        servers start unless a signal stopped the cloud meanwhile."""
+        built = len(self.services)
+        await asyncio.to_thread(self.prepare_services)
+        self._deferred = False
+        if not any(server.should_exit for server in servers):
+            self._start_servers(self.services[built:], servers, running)
 
     async def _stop_tasks(self, *, image: bool = True) -> None:
         LOG.info("stopping background tasks")

@@ -20,7 +20,7 @@ class FakeCloud:
     def __init__(self, settings: Settings, **_: Any) -> None:
         FakeCloud.seen.append(settings)
 
-    def prepare(self) -> Any:
+    def prepare(self, **_: Any) -> Any:
         raise ValueError("not starting in a unit test")
 
 
