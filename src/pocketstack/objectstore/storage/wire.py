@@ -36,6 +36,7 @@ import dataclasses
 import functools
 import inspect
 import json
+import re
 import struct
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from types import UnionType
@@ -370,12 +371,24 @@ def decode_list(cls: type[D], key: str, data: bytes) -> list[D]:
 
 # -- listings and ranges -----------------------------------------------------------------
 
+_LISTED_TYPES: Final = tuple(get_type_hints(ListedObject).values())
+_STORED_TIMESTAMP: Final = re.compile(r"[0-9]{10}\.[0-9]{5}(?:_[0-9a-f]{16})?")
+"""`Timestamp.internal` as brokers store it (checked without parsing, per listed row)."""
+
+
+def _listed_object(doc: Any) -> ListedObject:
+    if not isinstance(doc, list) or len(doc) != len(_LISTED_TYPES) or any(
+            type(value) is not kind for value, kind in zip(doc, _LISTED_TYPES, strict=True)
+    ) or not _STORED_TIMESTAMP.fullmatch(doc[1]):
+        raise WireFormatError(f"not a listed object: {doc!r}")
+    return ListedObject._make(doc)
+
+
 _LISTINGS: Final[Mapping[type[Any], tuple[type[Any], Callable[[Any], Any]]]] = {
-    ContainerListing: (ContainerInfo, lambda doc: _listed_object(doc)),
-    AccountListing: (AccountInfo, lambda doc: from_doc(ContainerRecord, doc)),
+    ContainerListing: (ContainerInfo, _listed_object),
+    AccountListing: (AccountInfo, functools.partial(from_doc, ContainerRecord)),
 }
 L = TypeVar("L", ContainerListing, AccountListing)
-_LISTED_TYPES: Final = tuple(get_type_hints(ListedObject).values())
 
 
 def encode_listing(listing: ContainerListing | AccountListing) -> bytes:
@@ -385,13 +398,6 @@ def encode_listing(listing: ContainerListing | AccountListing) -> bytes:
         for e in listing.entries
     ]
     return dumps({"info": to_doc(listing.info), "entries": entries})
-
-
-def _listed_object(doc: Any) -> ListedObject:
-    if not isinstance(doc, list) or len(doc) != len(_LISTED_TYPES) or any(
-            type(value) is not kind for value, kind in zip(doc, _LISTED_TYPES, strict=True)):
-        raise WireFormatError(f"not a listed object: {doc!r}")
-    return ListedObject._make(doc)
 
 
 def decode_listing(cls: type[L], data: bytes) -> L:

@@ -65,7 +65,8 @@ def test_listings_round_trip() -> None:
         cinfo, (ListedObject("o", T2.internal, 3, "t", "e"), Subdir("dir/"))
     )
     assert wire.decode_listing(ContainerListing, wire.encode_listing(listing)) == listing
-    for bad in (["o", T2.internal, "3", "t", "e"], ["o", T2.internal, 3, "t"], {"name": "o"}):
+    for bad in (["o", T2.internal, "3", "t", "e"], ["o", T2.internal, 3, "t"], {"name": "o"},
+                ["o", "yesterday", 3, "t", "e"], ["o", "1.5", 3, "t", "e"]):
         document = json.dumps({"info": wire.to_doc(cinfo), "entries": [bad]}).encode()
         with pytest.raises(wire.WireFormatError):
             wire.decode_listing(ContainerListing, document)
