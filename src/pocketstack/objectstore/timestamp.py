@@ -121,7 +121,7 @@ class Timestamp:
     @property
     def http_date(self) -> str:
         """RFC 7231 date for ``Last-Modified``, rounded up to the whole second."""
-        return email.utils.formatdate(self.ceil(), usegmt=True)
+        return _http_date(self.ceil())
 
     def ceil(self) -> int:
         """Whole seconds, rounded up (the second-precision Last-Modified time)."""
@@ -176,6 +176,12 @@ class Timestamp:
 
     def __reduce__(self) -> tuple[type[Timestamp], tuple[str]]:
         return (Timestamp, (self.internal,))
+
+
+@functools.lru_cache(maxsize=4096)
+def _http_date(seconds: int) -> str:
+    """Cached: every object HEAD/GET formats one, mostly of the same few seconds."""
+    return email.utils.formatdate(seconds, usegmt=True)
 
 
 def isoformat_of(text: str) -> str:
