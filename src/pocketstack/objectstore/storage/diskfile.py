@@ -213,6 +213,30 @@ class DiskFileManager:
                 hashes = self._consolidate(part_dir)
         return {suffix: cached.digest for suffix, cached in hashes.items()}
 
+    def save_hashes(self) -> int:
+        """Write the cache files of the partitions consolidated since their last save, and
+        trim their journals (at shutdown: what is only in memory would otherwise be
+        rehashed from the journal by the next start's first replication pass). Skips a
+        partition whose cache file or journal is no longer the one consolidated against.
+        Returns how many were saved."""
+        saved = 0
+        for part_dir in self._memo.unsaved():
+            with fsutil.map_os_errors("save_hashes"), \
+                    suffix_hashes.consolidating(part_dir) as exists:
+                memo = self._memo.current(part_dir) if exists else None
+                if memo is None or not (memo.unsaved or memo.offset):
+                    continue
+                if not suffix_hashes.same_journal(part_dir, memo.journal, memo.offset):
+                    continue  # not the journal that was read: the next pass decides
+                if memo.unsaved:
+                    suffix_hashes.save(part_dir, memo.hashes)
+                suffix_hashes.trim_journal(part_dir, memo.offset)
+                self._memo.remember(part_dir, suffix_hashes.Remembered(
+                    suffix_hashes.stat_key(os.path.join(part_dir, suffix_hashes.HASHES_FILE)),
+                    memo.hashes, 0, memo.journal, time.monotonic(), False))
+                saved += 1
+        return saved
+
     def _consolidate(self, part_dir: str) -> dict[str, SuffixHash]:
         """The partition's suffix hashes, brought up to date (lock held); the cache file
         is written only every ``hash_save_interval`` (see `suffix_hashes.Memo`)."""

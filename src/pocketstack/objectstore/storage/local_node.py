@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import os
 import sqlite3
 import threading
@@ -61,6 +62,7 @@ WRITE_BATCH_CHUNKS: Final = 4
 """After the first batch (one chunk: a small object is one hop), an upload gathers this
 many chunks per thread hop: fewer hops per byte, still well within the proxy's `Tee` lag
 (8 chunks), so the replica writers do not wait on each other to fill a batch."""
+LOG = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 _END: Final = object()
@@ -131,6 +133,9 @@ class LocalNode(LocalReplication):
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     async def close(self) -> None:
+        saved = await self._run(self.diskfiles.save_hashes)
+        if saved:
+            LOG.info("saved the suffix hashes of %d partitions", saved)
         await self._run(self.databases.close)
         if self._own_executor and self._executor is not None:
             self._executor.shutdown(wait=False)

@@ -145,6 +145,14 @@ def read_journal(
     return suffixes, offset + len(complete), current
 
 
+def same_journal(part_dir: str, inode: int | None, offset: int) -> bool:
+    """The journal is still file ``inode`` (None: there is none), at least ``offset`` long."""
+    key = stat_key(os.path.join(part_dir, JOURNAL_FILE))
+    if key is None:
+        return inode is None and offset == 0
+    return key[0] == inode and key[2] >= offset
+
+
 def trim_journal(part_dir: str, consumed: int) -> None:
     """Drop the first ``consumed`` bytes (read by `read_journal`), keeping later appends."""
     if consumed <= 0:
@@ -293,6 +301,12 @@ class Memo:
         old = self._parts.pop(part_dir, None)
         if old is not None:
             self._size -= len(old.hashes)
+
+    def unsaved(self) -> list[str]:
+        """The partitions whose cache file or journal trim is still to be written."""
+        with self._lock:
+            return [part for part, entry in self._parts.items()
+                    if entry.unsaved or entry.offset]
 
     def current(self, part_dir: str) -> Remembered | None:
         """The remembered entry if the cache file is still the one it was consolidated

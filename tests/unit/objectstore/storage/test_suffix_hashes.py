@@ -270,3 +270,41 @@ def test_dirty_partitions_save_their_cache_only_now_and_then(
     assert third != second and cache.exists() and journal.stat().st_size == 0
     sneak_in(manager.get_diskfile("sda", PART, "a", "c", "o"), ts(40))  # no journal entry
     assert DiskFileManager(devices, hasher=hasher, fsync=False).get_hashes("sda", PART) == third
+
+
+def test_unsaved_hashes_are_saved_at_shutdown(
+    devices: Path, hasher: PathHasher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager = DiskFileManager(devices, hasher=hasher, fsync=False)  # the default interval
+    for number in range(20):
+        put(manager.get_diskfile("sda", PART, "a", "c", f"o{number}"), b"x", ts(number))
+    hashes = manager.get_hashes("sda", PART)
+    journal = part_dir(devices) / suffix_hashes.JOURNAL_FILE
+    assert journal.stat().st_size > 0  # consolidated in memory only
+    put(manager.get_diskfile("sda", PART, "a", "c", "late"), b"y", ts(30))  # after it
+    assert manager.save_hashes() == 1
+    assert journal.read_bytes() == manager.get_diskfile(  # only the later write is left
+        "sda", PART, "a", "c", "late").datadir.split("/")[-2].encode() + b"\n"
+    assert manager.save_hashes() == 0  # nothing more to save
+    restarted = DiskFileManager(devices, hasher=hasher, fsync=False)
+    calls = rehashed(restarted, monkeypatch)
+    after = restarted.get_hashes("sda", PART)
+    late_suffix = journal.read_bytes().decode().strip()
+    assert calls == [{late_suffix}]  # the next start rehashes what came after the save only
+    assert {s: d for s, d in after.items() if s != late_suffix} == {
+        s: d for s, d in hashes.items() if s != late_suffix}
+
+
+def test_another_journal_than_the_one_read_is_not_trimmed(devices: Path,
+                                                          hasher: PathHasher) -> None:
+    manager = DiskFileManager(devices, hasher=hasher, fsync=False)
+    df = manager.get_diskfile("sda", PART, "a", "c", "o")
+    put(df, b"x", ts(1))
+    manager.get_hashes("sda", PART)
+    journal = part_dir(devices) / suffix_hashes.JOURNAL_FILE
+    other = journal.with_name("other")  # another file (inode) than the one read
+    other.write_bytes(b"abc\n")
+    other.rename(journal)
+    assert manager.save_hashes() == 0
+    assert not (part_dir(devices) / suffix_hashes.HASHES_FILE).exists()
+    assert journal.read_bytes() == b"abc\n"
