@@ -16,7 +16,6 @@ import contextlib
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,16 +26,11 @@ from typing import Any
 import httpx
 import yaml
 from tests.conformance.errors import HarnessError
+from tests.ports import free_port
 
 CLOUD_NAME = "pocketstack"
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,15 +22,10 @@ from typing import Any
 import httpx
 import pytest
 from tests.integration import postgres
+from tests.ports import free_port
 
 BIN = Path(sys.executable).parent
 ADMIN_PASSWORD = "pocketstack-test-admin"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

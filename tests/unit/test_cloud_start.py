@@ -11,15 +11,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.ports import free_port
 
 from pocketstack.cloud import Cloud
 from pocketstack.config import load_settings
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

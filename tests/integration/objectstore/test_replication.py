@@ -19,8 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 from rich.console import Console
-from tests.integration.conftest import RunningCloud, free_port, start_cloud
+from tests.integration.conftest import RunningCloud, start_cloud
 from tests.integration.objectstore.support import Swift, eventually, object_files
+from tests.ports import free_port
 
 from pocketstack.config import ObjectStoreSettings
 from pocketstack.objectstore.daemons.status import gather_cluster, render

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.integration.conftest import RunningCloud, free_port
+from tests.integration.conftest import RunningCloud
+from tests.ports import free_port
 
 pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc")
 

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 from tests.integration import postgres
-from tests.integration.conftest import free_port
 from tests.integration.scaleout.conftest import MakeCluster
 from tests.integration.scaleout.workload import bodies, read_back, write_many
+from tests.ports import free_port
 
 
 @pytest.fixture

@@ -41,8 +41,9 @@ from typing import Any
 
 import httpx
 from click.testing import CliRunner
-from tests.integration.conftest import BIN, RunningCloud, free_port
+from tests.integration.conftest import BIN, RunningCloud
 from tests.integration.scaleout.disks import SmallFilesystem
+from tests.ports import free_port
 
 from pocketstack import cli
 from pocketstack.objectstore.hashing import PathHasher

@@ -40,6 +40,7 @@ database is quarantined (its directory moved to ``<dev>/quarantined/<kind>/``).
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import dataclasses
 import hashlib
@@ -84,7 +85,7 @@ _CORRUPTION_MARKERS: Final = ("malformed", "not a database", "no such table", "n
 RawMetadata = dict[str, tuple[str, Timestamp]]
 
 
-class DatabaseBroker:
+class DatabaseBroker(abc.ABC):
     """A handle on one database file; subclasses define the schema and the rows."""
 
     stat_table: ClassVar[str] = ""
@@ -119,10 +120,11 @@ class DatabaseBroker:
     def exists(self) -> bool:
         return os.path.isfile(self.db_path)
 
+    @abc.abstractmethod
     def _create_schema(
         self, conn: sqlite3.Connection, put_timestamp: Timestamp, **fields: object
     ) -> None:
-        raise NotImplementedError
+        ...
 
     def _create(self, put_timestamp: Timestamp, **fields: object) -> bool:
         """Build the database in tmp and publish it; False if it existed already."""
@@ -249,8 +251,9 @@ class DatabaseBroker:
             raise sqlite3.DatabaseError("no such table row: status row missing")
         return tuple(row)
 
+    @abc.abstractmethod
     def _is_deleted(self, conn: sqlite3.Connection) -> bool:
-        raise NotImplementedError
+        ...
 
     def is_deleted(self) -> bool:
         """Deleted (and empty): the entity reads as missing."""
@@ -373,18 +376,22 @@ class DatabaseBroker:
             raise
         conn.execute("COMMIT")
 
+    @abc.abstractmethod
     def _ref(self, conn: sqlite3.Connection) -> DatabaseRef:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def _status(self, conn: sqlite3.Connection) -> DatabaseStatus:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def _store_status(self, conn: sqlite3.Connection, status: DatabaseStatus) -> None:
         """Write the merged put/delete timestamps and kind-specific fields (not metadata)."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def _merge_rows(self, conn: sqlite3.Connection, rows: Sequence[Any]) -> int:
-        raise NotImplementedError
+        ...
 
     def read_ref(self) -> DatabaseRef:
         """The names stored in the database (what a file found on disk belongs to)."""
@@ -463,8 +470,9 @@ class DatabaseBroker:
                 return True
             return False
 
+    @abc.abstractmethod
     def reclaim(self, before: Timestamp) -> int:
-        raise NotImplementedError
+        ...
 
     def _remove_files(self) -> None:
         """Close and remove the database's directory, then its emptied parents."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 from starlette.types import ASGIApp
+from tests.ports import free_port
 
 from pocketstack.common.db import Database
 from pocketstack.config import Settings
@@ -43,12 +43,6 @@ PASSWORD = "glance-secret"
 
 class Boom(Exception):
     """The data source fails halfway (a client that went away)."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

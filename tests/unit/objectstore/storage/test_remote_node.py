@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
+from tests.ports import free_port
 
 from pocketstack.objectstore.hashing import PathHasher
 from pocketstack.objectstore.server import create_app
@@ -95,12 +96,6 @@ async def put(node: Any, obj: str, data: bytes, **kwargs: Any) -> ObjectInfo:
 
 async def read(body: ObjectBody) -> bytes:
     return b"".join([chunk async for chunk in body])
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- exceptions ------------------------------------------------------------------------
