@@ -137,7 +137,6 @@ class ObjectStoreRuntime:
             self.tasks.append(asyncio.create_task(reporter.run(self.ctx), name="reporter"))
             return
         conf = self.ctx.settings
-        self.node.diskfiles.reclaim_age = conf.reclaim_age  # tombstones go after this
         cluster = Cluster(
             local=self.node, account_ring=self.ctx.account_ring,
             container_ring=self.ctx.container_ring,
@@ -170,7 +169,8 @@ def build(settings: Settings, validator: TokenValidator, *, access_log: bool = T
     hasher = load_hasher(settings)
     rings = ring_dir(settings)
     node = LocalNode(devices_dir(settings), hasher=hasher, fsync=conf.fsync,
-                     chunk_size=conf.chunk_size)
+                     chunk_size=conf.chunk_size, reclaim_age=conf.reclaim_age,
+                     read_threads=conf.read_threads, io_threads=conf.io_threads)
     every = conf.ring_check_interval
     policies = Policies([
         Policy(p.index, p.name, p.default,

@@ -136,6 +136,7 @@ async def serve(options: StorageNodeOptions) -> None:
     node = LocalNode(
         options.devices, hasher=options.hasher, fsync=options.fsync,
         chunk_size=options.chunk_size, reclaim_age=options.conf.reclaim_age,
+        read_threads=options.conf.read_threads, io_threads=options.conf.io_threads,
     )  # fmt: skip
     running_daemons = storage_daemons(options, node)
     daemons = running_daemons[0] if running_daemons else None

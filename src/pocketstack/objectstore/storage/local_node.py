@@ -1,13 +1,14 @@
 """LocalNode: the StorageNode contract (`node`) on this host's devices.
 
-Every disk or SQLite call runs in a worker thread (a bounded executor if given, else
-``asyncio.to_thread``); the event loop only moves bytes between the caller and those
-threads. Hops are batched: a PUT reads up to ``chunk_size`` bytes of the body before its
-first hop, so an object of at most one chunk is checked, written, synced and published in
-a single hop, and then a few chunks per hop; a GET opens the object and reads ahead one
-read (`local_objects.READ_CHUNKS`) in its first hop, so a small object needs no second
-one, and reads the next one while the previous one is being sent. Foreign errors that
-escape the layers below (OSError, sqlite3.Error) are mapped here, ``raise ... from exc``.
+Every disk or SQLite call runs in a worker thread (`threads`: object reads on the ``read``
+pool, everything else on the ``io`` pool); the event loop only moves bytes between the
+caller and those threads. Hops are batched: a PUT reads up to ``chunk_size`` bytes of the
+body before its first hop, so an object of at most one chunk is checked, written, synced
+and published in a single hop, and then a few chunks per hop; a GET opens the object and
+reads ahead one read (`local_objects.READ_CHUNKS`) in its first hop, so a small object
+needs no second one, and reads the next one while the previous one is being sent. Foreign
+errors that escape the layers below (OSError, sqlite3.Error) are mapped here,
+``raise ... from exc``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import sqlite3
 import threading
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
-from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, Final, ParamSpec, TypeVar
 
 from pocketstack.objectstore.hashing import PathHasher
@@ -41,6 +41,11 @@ from pocketstack.objectstore.storage.local_objects import (
     Upload,
 )
 from pocketstack.objectstore.storage.local_replication import LocalReplication
+from pocketstack.objectstore.storage.threads import (
+    DEFAULT_IO_THREADS,
+    DEFAULT_READ_THREADS,
+    ThreadPools,
+)
 from pocketstack.objectstore.storage.types import (
     DEFAULT_LISTING_LIMIT,
     AccountInfo,
@@ -94,8 +99,8 @@ class LocalNode(LocalReplication):
         devices_root: str | os.PathLike[str],
         *,
         hasher: PathHasher,
-        executor: Executor | None = None,
-        max_threads: int | None = None,
+        read_threads: int = DEFAULT_READ_THREADS,
+        io_threads: int = DEFAULT_IO_THREADS,
         fsync: bool = True,
         check_mount: bool = False,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -120,25 +125,22 @@ class LocalNode(LocalReplication):
             self.devices, hasher, fsync=fsync, synchronous=db_synchronous, cache_size=db_cache_size
         )
         self._background: set[asyncio.Future[None]] = set()
-        self._own_executor = executor is None and max_threads is not None
-        self._executor = executor
-        if self._own_executor:
-            self._executor = ThreadPoolExecutor(max_threads, thread_name_prefix="localnode")
+        self.threads = ThreadPools(read_threads=read_threads, io_threads=io_threads)
 
     async def _run(self, func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run ``func`` in a worker thread (never in the loop)."""
-        call = functools.partial(_guarded(func), *args, **kwargs)
-        if self._executor is None:
-            return await asyncio.to_thread(call)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        """Run ``func`` on an ``io`` thread (never in the loop)."""
+        return await self.threads.run("io", functools.partial(_guarded(func), *args, **kwargs))
+
+    async def _read(self, func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run ``func`` on a ``read`` thread: an object's open or metadata read."""
+        return await self.threads.run("read", functools.partial(_guarded(func), *args, **kwargs))
 
     async def close(self) -> None:
         saved = await self._run(self.diskfiles.save_hashes)
         if saved:
             LOG.info("saved the suffix hashes of %d partitions", saved)
         await self._run(self.databases.close)
-        if self._own_executor and self._executor is not None:
-            self._executor.shutdown(wait=False)
+        self.threads.shutdown()
 
     # -- objects ----------------------------------------------------------------------
 
@@ -258,14 +260,14 @@ class LocalNode(LocalReplication):
         ranges: list[ByteRange] | None = None,
     ) -> tuple[ObjectInfo, ObjectBody]:
         address = ObjectAddress(device, partition, account, container, obj, policy)
-        read = await self._run(self.objects.get, address, ranges)
+        read = await self._read(self.objects.get, address, ranges)
         return read.info, _ThreadedBody(self._run, read)
 
     async def head_object(
         self, device: str, partition: int, account: str, container: str, obj: str, *, policy: int
     ) -> ObjectInfo:
         address = ObjectAddress(device, partition, account, container, obj, policy)
-        return await self._run(self.objects.head, address)
+        return await self._read(self.objects.head, address)
 
     async def post_object(
         self,

@@ -10,7 +10,6 @@ import re
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -45,14 +44,18 @@ async def node(devices: Path, hasher: PathHasher) -> AsyncIterator[LocalNode]:
 
 
 def count_hops(node: LocalNode) -> list[str]:
+    """The names of the steps ``node`` runs on its threads (either pool), in order."""
     hops: list[str] = []
-    real_run = node._run
 
-    async def counting(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        hops.append(getattr(func, "__name__", repr(func)))
-        return await real_run(func, *args, **kwargs)
+    def counting(real: Callable[..., Any]) -> Callable[..., Any]:
+        async def run(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+            hops.append(getattr(func, "__name__", repr(func)))
+            return await real(func, *args, **kwargs)
 
-    node._run = counting  # type: ignore[method-assign]
+        return run
+
+    node._run = counting(node._run)  # type: ignore[method-assign]
+    node._read = counting(node._read)  # type: ignore[method-assign]
     return hops
 
 
@@ -146,33 +149,63 @@ async def test_disk_and_sqlite_work_never_runs_on_the_loop(
     assert len(seen) >= 4 and loop_thread not in seen
 
 
-@pytest.mark.parametrize("mode", ["max_threads", "executor"])
-async def test_bounded_executors(devices: Path, hasher: PathHasher, mode: str) -> None:
-    executor = ThreadPoolExecutor(2, thread_name_prefix="given")
-    options: dict[str, Any] = (
-        {"max_threads": 2} if mode == "max_threads" else {"executor": executor}
-    )
-    names: set[str] = set()
-    real = ObjectWork.head
+async def test_reads_and_other_steps_run_on_their_own_bounded_pools(
+    devices: Path, hasher: PathHasher
+) -> None:
+    names: dict[str, set[str]] = {"head": set(), "get": set(), "put": set()}
+    real = {"head": ObjectWork.head, "get": ObjectWork.get, "put": ObjectWork.put_small}
 
-    def head(self: ObjectWork, address: Any) -> Any:
-        names.add(threading.current_thread().name)
-        return real(self, address)
+    def spying(step: str) -> Any:
+        def run(self: ObjectWork, *args: Any) -> Any:
+            names[step].add(threading.current_thread().name)
+            return real[step](self, *args)
 
-    node = LocalNode(devices, hasher=hasher, fsync=False, **options)
-    ObjectWork.head = head  # type: ignore[method-assign]
+        return run
+
+    node = LocalNode(devices, hasher=hasher, fsync=False, read_threads=2, io_threads=3)
+    ObjectWork.head, ObjectWork.get = spying("head"), spying("get")  # type: ignore[method-assign]
+    ObjectWork.put_small = spying("put")  # type: ignore[method-assign]
     try:
         await asyncio.gather(*(put(node, f"o{i}", b"x") for i in range(20)))
         await asyncio.gather(
             *(node.head_object("sda", 0, "a", "c", f"o{i}", policy=0) for i in range(20))
         )
+        for i in range(20):
+            _info, body = await node.get_object("sda", 0, "a", "c", f"o{i}", policy=0)
+            assert b"".join([chunk async for chunk in body]) == b"x"
     finally:
-        ObjectWork.head = real  # type: ignore[method-assign]
+        ObjectWork.head, ObjectWork.get = real["head"], real["get"]  # type: ignore[method-assign]
+        ObjectWork.put_small = real["put"]  # type: ignore[method-assign]
         await node.close()
-    prefix = "localnode" if mode == "max_threads" else "given"
-    assert names and all(name.startswith(prefix) for name in names) and len(names) <= 2
-    assert not executor._shutdown  # a given executor belongs to the caller
-    executor.shutdown()
+    reads = names["head"] | names["get"]
+    assert reads and all(n.startswith("storage-read") for n in reads) and len(reads) <= 2
+    assert all(n.startswith("storage-io") for n in names["put"]) and len(names["put"]) <= 3
+
+
+def test_a_pool_needs_a_thread(devices: Path, hasher: PathHasher) -> None:
+    with pytest.raises(ValueError):
+        LocalNode(devices, hasher=hasher, read_threads=0)
+
+
+def test_a_forked_child_starts_its_own_threads(devices: Path, hasher: PathHasher) -> None:
+    node = LocalNode(devices, hasher=hasher, fsync=False)
+
+    async def write_and_read(name: str) -> None:
+        await put(node, name, b"data")  # an io thread
+        await node.head_object("sda", 0, "a", "c", name, policy=0)  # a read thread
+
+    asyncio.run(write_and_read("o"))  # the parent's pools have their threads now
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's threads are not here, its pools must start anew
+        code = 1
+        try:
+            asyncio.run(asyncio.wait_for(write_and_read("p"), 10))
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    node.threads.shutdown()
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 async def test_full_device_maps_to_507_and_leaves_no_temp_file(
