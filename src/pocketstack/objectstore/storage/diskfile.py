@@ -20,6 +20,8 @@ is four classes used synchronously, from worker threads:
         The opened version stays readable even if it is overwritten or deleted meanwhile.
     ``read_metadata(now=None)``: open, then close. ``close()`` releases the open file
         (the metadata and timestamps stay available); usable as ``with df:``.
+    ``newest_timestamp()``: the current data file's or tombstone's timestamp (None: no
+        such file), from the file names only: nothing is opened, checked or quarantined.
     ``reader(ranges=None, chunk_size=None) -> DiskFileReader`` (after open; it takes over
         the open file, so close() no longer affects it). DiskFileNotOpen before open(),
         after close(), or for a second reader. RangeNotSatisfiable if no range overlaps.
@@ -445,6 +447,14 @@ class DiskFile:
                 target = "(already gone)"
             self.manager.invalidate_hash(self.datadir)
         return DiskFileQuarantined(f"{self.name}/{filename} quarantined to {target}: {reason}")
+
+    def newest_timestamp(self) -> Timestamp | None:
+        """The timestamp of the current data file or tombstone, from the file names alone
+        (no file is opened: what a write needs to know whether it is newer)."""
+        with fsutil.map_os_errors(self.name):
+            state = resolve(_listdir(self.datadir))
+        current = state.tombstone or state.data
+        return None if current is None else current.timestamp
 
     def read_metadata(self, *, now: float | None = None) -> Metadata:
         try:

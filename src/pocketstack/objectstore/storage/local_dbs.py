@@ -220,8 +220,11 @@ class DatabaseWork:
             raise ContainerNotFound(broker.container or "", timestamp=listing.info.delete_timestamp)
         return listing
 
-    def update_container_listing(self, broker: ContainerBroker, record: ObjectRecord) -> None:
-        broker.merge_items([record])
+    def update_container_listing(
+        self, broker: ContainerBroker, records: list[ObjectRecord]
+    ) -> None:
+        """Object rows from the object writes, in one transaction (`listing_batches`)."""
+        broker.merge_items(records)
 
     # -- accounts ---------------------------------------------------------------------
 

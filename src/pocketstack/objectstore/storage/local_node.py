@@ -33,6 +33,8 @@ from pocketstack.objectstore.storage.exceptions import (
     DatabaseError,
     StorageError,
 )
+from pocketstack.objectstore.storage.listing_batches import Key as ListingKey
+from pocketstack.objectstore.storage.listing_batches import ListingBatches
 from pocketstack.objectstore.storage.local_dbs import DEFAULT_CACHE_SIZE, DatabaseWork
 from pocketstack.objectstore.storage.local_objects import (
     ObjectAddress,
@@ -126,6 +128,9 @@ class LocalNode(LocalReplication):
         )
         self._background: set[asyncio.Future[None]] = set()
         self.threads = ThreadPools(read_threads=read_threads, io_threads=io_threads)
+        self._listings = ListingBatches(
+            functools.partial(self.threads.run, "io"), _guarded(self._merge_listings)
+        )
 
     async def _run(self, func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run ``func`` on an ``io`` thread (never in the loop)."""
@@ -393,10 +398,11 @@ class LocalNode(LocalReplication):
         policy_index: int = 0,
     ) -> None:
         record = ObjectRecord(obj, timestamp, size, content_type, etag, deleted, policy_index)
-        call = self._container_call(
-            device, partition, account, container, self.databases.update_container_listing
-        )
-        await self._run(call, record)
+        await self._listings.update((device, partition, account, container), record)
+
+    def _merge_listings(self, key: ListingKey, records: list[ObjectRecord]) -> None:
+        broker = self.databases.container_broker(*key)
+        self.databases.update_container_listing(broker, records)
 
     # -- accounts ---------------------------------------------------------------------
 

@@ -234,7 +234,7 @@ class Upload:
         self._lock = threading.Lock()
 
     def start(self, content_length: int | None, digest: SharedMD5 | None = None) -> None:
-        existing, _existed = _current_timestamp(self.diskfile, self.timestamp)
+        existing = self.diskfile.newest_timestamp()  # names suffice: nothing is opened
         if existing is not None and existing >= self.timestamp:
             raise Conflict(f"{self.diskfile.name} is newer", timestamp=existing)
         self.writer = self.diskfile.create(size=content_length)

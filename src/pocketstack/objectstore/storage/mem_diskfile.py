@@ -202,6 +202,11 @@ class MemDiskFile:
         self._data_timestamp = state.data.timestamp
         return dict(merged)
 
+    def newest_timestamp(self) -> Timestamp | None:
+        state = resolve(self.manager.stored_files(self.key))
+        current = state.tombstone or state.data
+        return None if current is None else current.timestamp
+
     def read_metadata(self, *, now: float | None = None) -> Metadata:
         try:
             return self.open(now=now)

@@ -204,6 +204,24 @@ def test_delete_writes_a_tombstone(harness: Harness) -> None:
     assert read(df) == b"newer"
 
 
+def test_newest_timestamp_is_the_current_data_or_tombstone(harness: Harness) -> None:
+    base = Timestamp.now()
+    df = harness.diskfile()
+    assert df.newest_timestamp() is None
+    put(df, b"x", base, {"X-Delete-At": str(int(base) - 10)})  # expired: still the newest
+    assert df.newest_timestamp() == base
+    df.write_metadata(Timestamp(base, delta=100), {})  # a .meta is not a new version
+    assert df.newest_timestamp() == base
+    df.delete(Timestamp(base, delta=200))
+    assert df.newest_timestamp() == Timestamp(base, delta=200)
+    put(df, b"older", Timestamp(base, delta=150))  # loses to the tombstone
+    assert df.newest_timestamp() == Timestamp(base, delta=200)
+    put(df, b"newer", Timestamp(base, delta=300))
+    assert df.newest_timestamp() == Timestamp(base, delta=300)
+    harness.corrupt(df)  # names only: a corrupt file is neither opened nor moved aside
+    assert df.newest_timestamp() == Timestamp(base, delta=300)
+
+
 def test_newest_write_wins_whatever_the_order(harness: Harness) -> None:
     df = harness.diskfile()
     put(df, b"two", Timestamp(2))
