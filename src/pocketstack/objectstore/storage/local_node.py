@@ -75,21 +75,17 @@ R = TypeVar("R")
 _END: Final = object()
 
 
-def _guarded(func: Callable[P, R]) -> Callable[P, R]:
-    """Map foreign errors escaping ``func`` to storage exceptions."""
-
-    @functools.wraps(func)
-    def call(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except StorageError:
-            raise
-        except OSError as exc:
-            raise fsutil.os_error(exc, getattr(func, "__name__", "")) from exc
-        except sqlite3.Error as exc:
-            raise DatabaseError(str(exc)) from exc
-
-    return call
+def _guarded(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """``func(*args, **kwargs)``, with foreign errors mapped to storage exceptions (a
+    function, not a decorator: no wrapper is built per call)."""
+    try:
+        return func(*args, **kwargs)
+    except StorageError:
+        raise
+    except OSError as exc:
+        raise fsutil.os_error(exc, getattr(func, "__name__", "")) from exc
+    except sqlite3.Error as exc:
+        raise DatabaseError(str(exc)) from exc
 
 
 class LocalNode(LocalReplication):
@@ -129,16 +125,17 @@ class LocalNode(LocalReplication):
         self._background: set[asyncio.Future[None]] = set()
         self.threads = ThreadPools(read_threads=read_threads, io_threads=io_threads)
         self._listings = ListingBatches(
-            functools.partial(self.threads.run, "io"), _guarded(self._merge_listings)
+            functools.partial(self.threads.run, "io"),
+            functools.partial(_guarded, self._merge_listings),
         )
 
     async def _run(self, func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run ``func`` on an ``io`` thread (never in the loop)."""
-        return await self.threads.run("io", functools.partial(_guarded(func), *args, **kwargs))
+        return await self.threads.run("io", functools.partial(_guarded, func, *args, **kwargs))
 
     async def _read(self, func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run ``func`` on a ``read`` thread: an object's open or metadata read."""
-        return await self.threads.run("read", functools.partial(_guarded(func), *args, **kwargs))
+        return await self.threads.run("read", functools.partial(_guarded, func, *args, **kwargs))
 
     async def close(self) -> None:
         saved = await self._run(self.diskfiles.save_hashes)
