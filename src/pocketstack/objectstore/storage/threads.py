@@ -15,6 +15,11 @@ GET from 0.68 to 0.52 ms and of a small PUT from 6.9 to 5.7 ms.
   databases, replication, the next chunks of a large GET). Three by default: the three
   replicas of a PUT write and sync in parallel.
 
+A pool is a queue and its threads, not a ``ThreadPoolExecutor``: a hop is one loop future,
+and the results that are ready when the loop wakes are settled together, with one wake-up
+of the loop (asyncio's ``run_in_executor`` chains a second future per hop and writes to the
+loop's self-pipe once per result).
+
 Threads start on first use and never cross a fork: a forked worker process
 (``[objectstore] workers``) starts its own.
 """
@@ -23,15 +28,78 @@ from __future__ import annotations
 
 import asyncio
 import os
+import queue
+import threading
 import weakref
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 R = TypeVar("R")
 DEFAULT_READ_THREADS: Final = 1
 DEFAULT_IO_THREADS: Final = 3
 _ALL: weakref.WeakSet[ThreadPools] = weakref.WeakSet()
+_Job = tuple["asyncio.Future[Any]", Callable[[], Any]]
+_Result = tuple["asyncio.Future[Any]", bool, Any]
+
+
+class _Pool:
+    """``size`` threads that run the jobs of one queue (see the module docstring)."""
+
+    def __init__(self, size: int, name: str) -> None:
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._ready: dict[asyncio.AbstractEventLoop, list[_Result]] = {}
+        self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
+                         for i in range(size)]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, future: asyncio.Future[Any], call: Callable[[], Any]) -> None:
+        self._jobs.put((future, call))
+
+    def shutdown(self) -> None:
+        """The threads end once the jobs queued before are done."""
+        for _ in self._threads:
+            self._jobs.put(None)
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            self._run(*job)
+            del job  # an idle thread keeps nothing of its last job alive (open files...)
+
+    def _run(self, future: asyncio.Future[Any], call: Callable[[], Any]) -> None:
+        if future.cancelled():  # its caller gave up before it started, as an executor's
+            return
+        try:
+            result: _Result = (future, True, call())
+        except BaseException as exc:  # handed to the caller, whatever it is
+            result = (future, False, exc)
+        self._hand_back(result)
+
+    def _hand_back(self, result: _Result) -> None:
+        loop = result[0].get_loop()
+        with self._lock:
+            waiting = self._ready.get(loop)
+            if waiting is not None:  # a wake-up is on its way: it settles this one too
+                waiting.append(result)
+                return
+            self._ready[loop] = [result]
+        try:
+            loop.call_soon_threadsafe(self._settle, loop)
+        except RuntimeError:  # the loop is closed: nobody waits for this result
+            with self._lock:
+                self._ready.pop(loop, None)
+
+    def _settle(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._lock:
+            ready = self._ready.pop(loop, [])
+        for future, ok, value in ready:
+            if future.done():  # cancelled meanwhile
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
 
 
 class ThreadPools:
@@ -42,24 +110,25 @@ class ThreadPools:
         if read_threads < 1 or io_threads < 1:
             raise ValueError("a pool needs at least one thread")
         self.sizes = {"read": read_threads, "io": io_threads}
-        self._pools: dict[str, ThreadPoolExecutor] = {}
+        self._pools: dict[str, _Pool] = {}
         _ALL.add(self)
 
-    def _pool(self, name: str) -> ThreadPoolExecutor:
+    def _pool(self, name: str) -> _Pool:
         pool = self._pools.get(name)
         if pool is None:
-            pool = self._pools[name] = ThreadPoolExecutor(
-                self.sizes[name], thread_name_prefix=f"storage-{name}")
+            pool = self._pools[name] = _Pool(self.sizes[name], f"storage-{name}")
         return pool
 
     async def run(self, name: str, call: Callable[[], R]) -> R:
         """``call()`` on a thread of pool ``name`` (``read`` or ``io``)."""
-        return await asyncio.get_running_loop().run_in_executor(self._pool(name), call)
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._pool(name).submit(future, call)
+        return await future
 
     def shutdown(self) -> None:
         pools, self._pools = self._pools, {}
         for pool in pools.values():
-            pool.shutdown(wait=False)
+            pool.shutdown()
 
     def _forget(self) -> None:
         """In a forked child: the parent's threads are not there (their queues are)."""
