@@ -543,7 +543,7 @@ class DiskFile:
                 os.close(fd)
                 fsutil.unlink_quietly(tmp_path)
                 raise
-        return DiskFileWriter(self, fd, tmp_path)
+        return DiskFileWriter(self, fd, tmp_path, preallocated=size or 0)
 
     def write_metadata(self, timestamp: Timestamp, metadata: Mapping[str, str]) -> None:
         """Write a .meta: ``metadata`` replaces the user metadata (see `hashdir`)."""

@@ -130,10 +130,12 @@ class RawFile:
 class DiskFileWriter:
     """Streams one new version into a temp file; `commit` publishes it (module docstring)."""
 
-    def __init__(self, diskfile: DiskFile, fd: int, tmp_path: str) -> None:
+    def __init__(self, diskfile: DiskFile, fd: int, tmp_path: str, *, preallocated: int = 0
+                 ) -> None:
         self.diskfile = diskfile
         self._fd: int | None = fd
         self._tmp_path = tmp_path
+        self._preallocated = preallocated  # the file's size before the first write
         self._md5: Digest = hashlib.md5(usedforsecurity=False)
         self._written = 0
         self._metadata: Metadata | None = None
@@ -188,10 +190,11 @@ class DiskFileWriter:
         content[LENGTH_KEY] = str(self._written)
         content[ETAG_KEY] = self.etag
         fd = self._require_fd()
+        trailer = encode_trailer(self._written, content)
         with fsutil.map_os_errors(self.diskfile.name):
-            fsutil.write_all(fd, encode_trailer(self._written, content))
-            end = os.lseek(fd, 0, os.SEEK_CUR)
-            if os.fstat(fd).st_size > end:  # preallocated more than the body needed
+            fsutil.write_all(fd, trailer)
+            end = self._written + len(trailer)  # every write went to the end, whole
+            if self._preallocated > end:  # preallocated more than the body needed
                 os.ftruncate(fd, end)
             if self.diskfile.manager.fsync:
                 os.fdatasync(fd)

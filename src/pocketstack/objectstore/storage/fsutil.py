@@ -54,6 +54,7 @@ class Devices:
     def __init__(self, root: str | os.PathLike[str], *, check_mount: bool = False) -> None:
         self.root = os.fspath(root)
         self.check_mount = check_mount
+        self._tmp_dirs: set[str] = set()  # made already: `make_temp_file` makes it again
 
     def path(self, device: str) -> str:
         """``<root>/<device>``; DeviceUnavailable if absent (or not a mount point)."""
@@ -66,10 +67,13 @@ class Devices:
         return path
 
     def tmp_dir(self, device_path: str) -> str:
-        """``<dev>/tmp``, created on demand (same filesystem as the data: rename works)."""
+        """``<dev>/tmp``, created on first use (same filesystem as the data: rename works);
+        a write costs no mkdir after that (`make_temp_file` makes it again if removed)."""
         path = os.path.join(device_path, TMP_DIR)
-        with map_os_errors():
-            os.makedirs(path, exist_ok=True)
+        if path not in self._tmp_dirs:
+            with map_os_errors():
+                os.makedirs(path, exist_ok=True)
+            self._tmp_dirs.add(path)
         return path
 
 
@@ -127,8 +131,16 @@ def make_dirs(path: str) -> list[str]:
 
 
 def make_temp_file(tmp_dir: str, suffix: str = ".tmp") -> tuple[int, str]:
-    """A new, private temp file in ``tmp_dir``: (fd, path). Caller closes and renames."""
-    return tempfile.mkstemp(dir=tmp_dir, suffix=suffix)
+    """A new, private temp file in ``tmp_dir``: (fd, path). Caller closes and renames.
+
+    ``tmp_dir`` is made again if it went away (`Devices.tmp_dir` makes it only once per
+    process); only it: a device dir that went away is an error, not a dir to create."""
+    try:
+        return tempfile.mkstemp(dir=tmp_dir, suffix=suffix)
+    except FileNotFoundError:
+        with suppress(FileExistsError):
+            os.mkdir(tmp_dir)
+        return tempfile.mkstemp(dir=tmp_dir, suffix=suffix)
 
 
 def publish_file(

@@ -234,6 +234,21 @@ def test_preallocated_space_is_trimmed(manager: DiskFileManager) -> None:
     assert b"".join(df.reader()) == b"short"
 
 
+def test_a_removed_tmp_dir_is_made_again_but_never_a_removed_device(
+    manager: DiskFileManager, devices: Path
+) -> None:
+    put(manager.get_diskfile("sda", 0, "a", "c", "o1"), b"one", Timestamp.now())
+    (devices / "sda" / "tmp").rmdir()  # by hand, while the process remembers it made it
+    put(manager.get_diskfile("sda", 0, "a", "c", "o2"), b"two", Timestamp.now())
+    df = manager.get_diskfile("sda", 0, "a", "c", "o2")
+    df.open()
+    assert b"".join(df.reader()) == b"two"
+    shutil.rmtree(devices / "sda")  # the device went away after its path was checked
+    with pytest.raises(DiskFileError):
+        df.create(size=3)
+    assert not (devices / "sda").exists()  # nothing was written on the parent filesystem
+
+
 def _raise(code: int) -> Any:
     def fail(*args: Any, **kwargs: Any) -> Any:
         raise OSError(code, os.strerror(code))
