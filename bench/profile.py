@@ -27,7 +27,8 @@ IDLE_LEAVES = frozenset({
     "_worker (concurrent/futures/thread.py)", "Condition.wait (threading.py)",
     "Event.wait (threading.py)", "EpollSelector.select (selectors.py)",
     "Thread._wait_for_tstate_lock (threading.py)", "Thread.join (threading.py)",
-    "SimpleQueue.get (queue.py)", "Queue.get (queue.py)"})
+    "SimpleQueue.get (queue.py)", "Queue.get (queue.py)",
+    "_Pool._wait_for_job (pocketstack/objectstore/storage/threads.py)"})
 PLUMBING_FILES = ("threading.py", "concurrent/futures/thread.py", "asyncio/runners.py",
                   "asyncio/base_events.py", "asyncio/events.py", "click/", "pocketstack/cli.py",
                   "pocketstack)", "runpy.py")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii as _json_str
 from typing import Final, Literal, NamedTuple, cast
@@ -32,8 +32,11 @@ from pocketstack.objectstore.constraints import (
     DEFAULT_LIMITS,
     ConstraintError,
     Limits,
+    clean_content_type,
     config_true_value,
 )
+from pocketstack.objectstore.storage.types import ListedObject, Subdir
+from pocketstack.objectstore.timestamp import isoformat_of
 
 ListingFormat = Literal["json", "xml", "plain"]
 MediaType = Literal["text/plain", "application/json", "application/xml", "text/xml"]
@@ -342,6 +345,60 @@ def _account_xml(account_name: str, rows: Sequence[ContainerRow | SubdirRow]) ->
 def _plain(rows: Sequence[ObjectRow | ContainerRow | SubdirRow]) -> bytes:
     names = (row.subdir if isinstance(row, SubdirRow) else row.name for row in rows)
     return b"".join(name.encode("utf-8") + b"\n" for name in names)
+
+
+def listed_size(content_type: str, size: int) -> tuple[str, int]:
+    """A listed type without its ``;swift_bytes=N`` parameter, and N as the listed size
+    when present (a static large object lists its total size, while the container's
+    bytes used count its manifest: Swift's ``override_bytes_from_content_type``)."""
+    cleaned = clean_content_type(content_type)
+    if cleaned == content_type:
+        return content_type, size
+    value = content_type[len(cleaned) + 1:].strip().removeprefix("swift_bytes=")
+    return cleaned, int(value) if value.isdigit() else size
+
+
+def object_rows(entries: Iterable[ListedObject | Subdir]) -> list[ObjectRow | SubdirRow]:
+    """The listing rows of what a container database listed."""
+    rows: list[ObjectRow | SubdirRow] = []
+    for entry in entries:
+        if type(entry) is Subdir:
+            rows.append(SubdirRow(subdir=entry.name))
+            continue
+        name, created_at, size, content_type, etag = entry
+        if ";" in content_type:
+            content_type, size = listed_size(content_type, size)
+        rows.append(ObjectRow(name, etag, size, content_type, isoformat_of(created_at)))
+    return rows
+
+
+def render_stored_listing(
+    container_name: str,
+    entries: Sequence[ListedObject | Subdir],
+    fmt: MediaType | ListingFormat,
+) -> tuple[bytes, str]:
+    """`render_object_listing` of `object_rows` (entries), byte for byte; a JSON listing
+    is written straight from the entries (no row objects: at 10 000 rows, building them
+    was a third of the listing's time)."""
+    media = _media(fmt)
+    if media != "application/json":
+        return render_object_listing(container_name, object_rows(entries), media)
+    parts = []
+    for entry in entries:
+        if type(entry) is ListedObject:
+            name, created_at, size, content_type, etag = entry
+            if ";" not in content_type and type(size) is int:
+                try:
+                    parts.append(
+                        f'{{"bytes": {size}, "hash": {_json_str(etag)}, '
+                        f'"name": {_json_str(name)}, '
+                        f'"content_type": {_json_str(content_type)}, '
+                        f'"last_modified": {_json_str(isoformat_of(created_at))}}}')
+                    continue
+                except TypeError:  # not a string: the general path renders it (or fails)
+                    pass
+        parts.append(_objects_json(object_rows([entry]))[1:-1].decode("ascii"))
+    return f"[{', '.join(parts)}]".encode("ascii"), f"{media}; charset=utf-8"
 
 
 def render_object_listing(

@@ -63,9 +63,13 @@ class _Pool:
             self._jobs.put(None)
 
     def _work(self) -> None:
-        while (job := self._jobs.get()) is not None:
+        while (job := self._wait_for_job()) is not None:
             self._run(*job)
             del job  # an idle thread keeps nothing of its last job alive (open files...)
+
+    def _wait_for_job(self) -> _Job | None:
+        """Blocks while the pool is idle (profilers: the frame of an idle thread)."""
+        return self._jobs.get()
 
     def _run(self, future: asyncio.Future[Any], call: Callable[[], Any]) -> None:
         if future.cancelled():  # its caller gave up before it started, as an executor's

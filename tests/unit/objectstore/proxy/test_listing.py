@@ -24,10 +24,14 @@ from pocketstack.objectstore.proxy.listing import (
     listing_media_type,
     listing_params,
     listing_status,
+    object_rows,
     parse_query,
     render_account_listing,
     render_object_listing,
+    render_stored_listing,
 )
+from pocketstack.objectstore.storage.types import ListedObject, Subdir
+from pocketstack.objectstore.timestamp import Timestamp
 
 LM = "2024-01-02T03:04:05.123450"
 
@@ -238,6 +242,25 @@ def test_object_listing_json_is_json_dumps_byte_for_byte(rows: list[ObjectRow | 
         "last_modified": r.last_modified} for r in rows]
     body, _ = render_object_listing("c", rows, "json")
     assert body == json.dumps(records).encode("ascii")
+
+
+stamps = st.builds(lambda t, o: Timestamp(t / 100_000, offset=o).internal,
+                   st.integers(min_value=0, max_value=10**15 - 1), st.sampled_from([0, 0, 7]))
+content_types = st.one_of(st.text(), st.sampled_from([
+    "application/octet-stream;swift_bytes=1048576", "text/plain; swift_bytes=12",
+    "x/y;swift_bytes=", "text/html; charset=utf-8", "a/b;symlink_target=c/o"]))
+
+
+@given(st.lists(st.one_of(
+    st.builds(lambda n: Subdir(n), st.text()),
+    st.builds(ListedObject, name=st.text(), created_at=stamps,
+              size=st.integers(min_value=0, max_value=2**63), content_type=content_types,
+              etag=st.text()),
+), max_size=8), st.sampled_from(["json", "xml", "plain"]))
+def test_a_stored_listing_renders_as_its_rows_do(
+        entries: list[ListedObject | Subdir], fmt: str) -> None:
+    expected = render_object_listing("c", object_rows(entries), fmt)  # type: ignore[arg-type]
+    assert render_stored_listing("c", entries, fmt) == expected  # type: ignore[arg-type]
 
 
 def test_object_listing_json_keeps_values_a_middleware_left_odd() -> None:

@@ -329,11 +329,12 @@ async def test_cancelled_while_opening_the_upload(
     node: LocalNode, devices: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real = ObjectWork.begin_upload
-    entered = threading.Event()
+    entered, opened = threading.Event(), threading.Event()
 
     def slow_begin(self: ObjectWork, *args: Any) -> Any:
         entered.set()
         upload = real(self, *args)
+        opened.set()  # its temp file exists now
         threading.Event().wait(0.2)
         return upload
 
@@ -344,6 +345,7 @@ async def test_cancelled_while_opening_the_upload(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    await asyncio.to_thread(opened.wait, 10)  # the thread goes on: the upload is opened
     for _ in range(100):
         if not os.listdir(devices / "sda" / "tmp"):
             break

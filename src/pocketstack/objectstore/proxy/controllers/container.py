@@ -6,7 +6,8 @@ account learns about it (for the account listing and stats) right after each cha
 
 from __future__ import annotations
 
-from pocketstack.objectstore.constraints import clean_content_type
+from collections.abc import Sequence
+
 from pocketstack.objectstore.exceptions import (
     HTTPBadRequest,
     HTTPConflict,
@@ -35,8 +36,8 @@ from pocketstack.objectstore.proxy.metadata import (
 )
 from pocketstack.objectstore.proxy.quorum import best_status
 from pocketstack.objectstore.proxy.request import Request, Response
-from pocketstack.objectstore.storage.types import AccountInfo, ContainerInfo, Subdir
-from pocketstack.objectstore.timestamp import Timestamp, isoformat_of
+from pocketstack.objectstore.storage.types import AccountInfo, ContainerInfo, ListedObject, Subdir
+from pocketstack.objectstore.timestamp import Timestamp
 
 ALLOW = "DELETE, GET, HEAD, POST, PUT"
 
@@ -73,11 +74,11 @@ async def get_or_head(ctx: ProxyContext, req: Request) -> Response:
     fmt = listing.listing_media_type(req.query.get("format"), req.headers.get("accept"))
     params = listing.listing_params(req.scope.get("query_string", b""), target="container",
                                     limits=ctx.limits)
-    rows: list[listing.ObjectRow | listing.SubdirRow] = []
+    entries: Sequence[ListedObject | Subdir] = ()
     if req.method == "GET":
-        info, rows = await _list(ctx, req, params)
+        info, entries = await _list(ctx, req, params)
     headers = container_headers(ctx, info, owner=is_owner(req))
-    body, ctype = listing.render_object_listing(req.container or "", rows, fmt)
+    body, ctype = listing.render_stored_listing(req.container or "", entries, fmt)
     headers["Content-Type"] = ctype
     if req.method == "HEAD":
         return Response(204, headers)
@@ -86,7 +87,7 @@ async def get_or_head(ctx: ProxyContext, req: Request) -> Response:
 
 
 async def _list(ctx: ProxyContext, req: Request, params: listing.ListingParams
-                ) -> tuple[ContainerInfo, list[listing.ObjectRow | listing.SubdirRow]]:
+                ) -> tuple[ContainerInfo, Sequence[ListedObject | Subdir]]:
     account, container = req.account or "", req.container or ""
     ring = ctx.container_ring
     part = ring.get_part(account, container)
@@ -96,28 +97,7 @@ async def _list(ctx: ProxyContext, req: Request, params: listing.ListingParams
         path=params.path, reverse=params.reverse))
     if not outcome.ok:
         raise error_for_status(outcome.status)
-    object_row, subdir_row = listing.ObjectRow, listing.SubdirRow
-    rows: list[listing.ObjectRow | listing.SubdirRow] = []
-    for entry in outcome.value.entries:
-        if type(entry) is Subdir:
-            rows.append(subdir_row(subdir=entry.name))
-            continue
-        name, created_at, size, content_type, etag = entry
-        if ";" in content_type:
-            content_type, size = _listed_size(content_type, size)
-        rows.append(object_row(name, etag, size, content_type, isoformat_of(created_at)))
-    return outcome.value.info, rows
-
-
-def _listed_size(content_type: str, size: int) -> tuple[str, int]:
-    """A listed type without its ``;swift_bytes=N`` parameter, and N as the listed size
-    when present (a static large object lists its total size, while the container's
-    bytes used count its manifest: Swift's ``override_bytes_from_content_type``)."""
-    cleaned = clean_content_type(content_type)
-    if cleaned == content_type:
-        return content_type, size
-    value = content_type[len(cleaned) + 1:].strip().removeprefix("swift_bytes=")
-    return cleaned, int(value) if value.isdigit() else size
+    return outcome.value.info, outcome.value.entries
 
 
 def container_headers(ctx: ProxyContext, info: ContainerInfo, *, owner: bool
