@@ -146,6 +146,12 @@ async def account_info(ctx: ProxyContext, account: str, *, fresh: bool = False
     return info
 
 
+def cached_container_info(ctx: ProxyContext, account: str, container: str
+                          ) -> tuple[bool, ContainerInfo | None]:
+    """(whether the cache knows, the info it holds) without asking any replica."""
+    return ctx.info.get(("c", account, container))
+
+
 async def container_info(ctx: ProxyContext, account: str, container: str, *,
                          fresh: bool = False) -> ContainerInfo | None:
     """The container's info (cached), None when it does not exist; 503 when no replica

@@ -25,7 +25,7 @@ from pocketstack.objectstore.exceptions import (
 )
 from pocketstack.objectstore.proxy import listing as listings
 from pocketstack.objectstore.proxy.checks import ALLOW_RESERVED_NAMES, true
-from pocketstack.objectstore.proxy.controllers.base import container_info
+from pocketstack.objectstore.proxy.controllers.base import cached_container_info, container_info
 from pocketstack.objectstore.proxy.controllers.container import authorize
 from pocketstack.objectstore.proxy.middleware import rewrite
 from pocketstack.objectstore.proxy.middleware.object_versioning_listing import (
@@ -84,6 +84,14 @@ class ObjectVersioning(Middleware):
     def applies(self, req: Request) -> bool:
         if not self.ctx.settings.allow_object_versioning:
             return False
+        if req.obj is not None and req.method in ("GET", "HEAD") and \
+                "version-id" not in req.query:
+            # a plain read of an object in a container known not to be versioned: `_object`
+            # would only pass it on (unknown: ask, `handle` looks the container up)
+            known, info = cached_container_info(self.ctx, req.account or "",
+                                                req.container or "")
+            if known and versioning_of(info).versions is None:
+                return False
         return req.container is not None or req.method == "GET"
 
     async def handle(self, req: Request, next: Handler) -> Response:
