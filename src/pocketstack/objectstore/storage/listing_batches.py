@@ -51,10 +51,11 @@ class ListingBatches:
         """Merge ``record`` into the database ``key``; returns once it is committed."""
         with self._lock:
             batch = self._open.get(key)
-            if batch is None:
+            if batch is None or batch.done is None or batch.done.done():
                 batch = self._open[key] = _Batch()
                 batch.done = asyncio.ensure_future(
                     self._run(functools.partial(self._commit, key, batch)))
+                batch.done.add_done_callback(functools.partial(self._closed, key, batch))
             index = len(batch.records)
             batch.records.append(record)
         assert batch.done is not None
@@ -63,10 +64,18 @@ class ListingBatches:
         if error is not None:
             raise error
 
+    def _closed(self, key: Key, batch: _Batch, _done: object) -> None:
+        """A batch whose hop ended without reaching a thread (cancelled when its loop
+        stopped) takes no more rows: the next update starts a new one."""
+        with self._lock:
+            if self._open.get(key) is batch:
+                del self._open[key]
+
     def _commit(self, key: Key, batch: _Batch) -> list[Exception | None]:
         """In a worker thread: close the batch to newcomers and merge its rows."""
         with self._lock:
-            del self._open[key]  # the next update starts the next batch
+            if self._open.get(key) is batch:
+                del self._open[key]  # the next update starts the next batch
         records = batch.records
         try:
             self._apply(key, records)

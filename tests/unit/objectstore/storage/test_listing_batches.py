@@ -100,6 +100,22 @@ async def test_a_caller_that_gives_up_does_not_cancel_the_others() -> None:
         await impatient
 
 
+async def test_a_batch_cancelled_before_its_thread_takes_no_more_rows() -> None:
+    applied: list[str] = []
+    gate = Gate()
+    batches = ListingBatches(gate, lambda key, rows: applied.extend(r.name for r in rows))
+    first = asyncio.create_task(batches.update(KEY, row("lost")))
+    await asyncio.sleep(0)
+    batch = batches._open[KEY]
+    assert batch.done is not None
+    batch.done.cancel()  # as when its loop stops: its rows are never written
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    gate.opened.set()
+    await batches.update(KEY, row("next"))  # a new batch, not the cancelled one
+    assert applied == ["next"] and KEY not in batches._open
+
+
 async def test_concurrent_updates_through_a_local_node_all_reach_the_listing(
     devices: Path, hasher: PathHasher
 ) -> None:
