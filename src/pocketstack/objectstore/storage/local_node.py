@@ -142,7 +142,8 @@ class LocalNode(LocalReplication):
         if saved:
             LOG.info("saved the suffix hashes of %d partitions", saved)
         await self._run(self.databases.close)
-        self.threads.shutdown()
+        if not await self.threads.aclose():
+            LOG.warning("storage threads still busy at shutdown")
 
     # -- objects ----------------------------------------------------------------------
 

@@ -21,7 +21,9 @@ of the loop (asyncio's ``run_in_executor`` chains a second future per hop and wr
 loop's self-pipe once per result).
 
 Threads start on first use and never cross a fork: a forked worker process
-(``[objectstore] workers``) starts its own.
+(``[objectstore] workers``) starts its own. They are daemon threads, so an unclosed node
+never holds its process at exit; `ThreadPools.aclose` (the node's ``close``) lets the jobs
+in flight finish first, for up to a few seconds (a hung disk does not hang the stop).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import asyncio
 import os
 import queue
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
@@ -57,10 +60,11 @@ class _Pool:
     def submit(self, future: asyncio.Future[Any], call: Callable[[], Any]) -> None:
         self._jobs.put((future, call))
 
-    def shutdown(self) -> None:
-        """The threads end once the jobs queued before are done."""
+    def shutdown(self) -> list[threading.Thread]:
+        """The threads end once the jobs queued before are done; returns them."""
         for _ in self._threads:
             self._jobs.put(None)
+        return self._threads
 
     def _work(self) -> None:
         while (job := self._wait_for_job()) is not None:
@@ -129,10 +133,24 @@ class ThreadPools:
         self._pool(name).submit(future, call)
         return await future
 
-    def shutdown(self) -> None:
+    def shutdown(self) -> list[threading.Thread]:
+        """Stop the pools (their threads end once the jobs queued before are done)."""
         pools, self._pools = self._pools, {}
-        for pool in pools.values():
-            pool.shutdown()
+        return [thread for pool in pools.values() for thread in pool.shutdown()]
+
+    async def aclose(self, timeout: float = 5.0) -> bool:
+        """`shutdown`, then wait (off the loop) up to ``timeout`` seconds for the jobs in
+        flight to end: the threads are daemons, so a process that exits does not wait for
+        them by itself. False if some were still running."""
+        threads = self.shutdown()
+        deadline = time.monotonic() + timeout
+
+        def join() -> bool:
+            for thread in threads:
+                thread.join(max(0.0, deadline - time.monotonic()))
+            return not any(thread.is_alive() for thread in threads)
+
+        return await asyncio.to_thread(join) if threads else True
 
     def _forget(self) -> None:
         """In a forked child: the parent's threads are not there (their queues are)."""

@@ -81,3 +81,28 @@ async def test_shutdown_lets_queued_work_finish() -> None:
     pools.shutdown()
     await asyncio.gather(*futures)
     assert done == list(range(5))
+
+
+async def test_aclose_waits_for_the_work_in_flight() -> None:
+    pools = ThreadPools(io_threads=2)
+    done: list[int] = []
+
+    def slow(i: int) -> None:
+        time.sleep(0.05)
+        done.append(i)
+
+    started = [asyncio.ensure_future(pools.run("io", lambda i=i: slow(i))) for i in range(4)]
+    await asyncio.sleep(0.01)  # two running, two queued
+    assert await pools.aclose() is True
+    assert sorted(done) == [0, 1, 2, 3]
+    await asyncio.gather(*started)
+
+
+async def test_aclose_gives_up_after_its_timeout() -> None:
+    pools = ThreadPools(io_threads=1)
+    gate = threading.Event()
+    stuck = asyncio.ensure_future(pools.run("io", gate.wait))
+    await asyncio.sleep(0.01)
+    assert await pools.aclose(timeout=0.05) is False  # a hung disk does not hang the stop
+    gate.set()
+    await stuck
