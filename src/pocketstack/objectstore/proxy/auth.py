@@ -29,7 +29,6 @@ not confirmed). The account remembers its project's domain in
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import MappingProxyType
 
 from pocketstack.config import ObjectStoreSettings
 from pocketstack.identity.middleware import AuthContext, InvalidToken
@@ -48,24 +47,12 @@ UNKNOWN_DOMAIN_ID = "_unknown"  # keystoneauth's: an account made by someone els
 READ_METHODS = frozenset({"GET", "HEAD"})
 
 
-_PREFIXES: dict[int, tuple[ObjectStoreSettings, Mapping[str, tuple[str, ...]]]] = {}
-
-
-def reseller_prefixes(settings: ObjectStoreSettings) -> Mapping[str, tuple[str, ...]]:
-    """prefix -> the service roles its accounts want; ``reseller_prefix`` always served.
-
-    Built once per settings object (they do not change while a proxy serves; every
-    request asks two or three times)."""
-    cached = _PREFIXES.get(id(settings))
-    if cached is not None and cached[0] is settings:  # held below: its id is not reused
-        return cached[1]
+def reseller_prefixes(settings: ObjectStoreSettings) -> dict[str, tuple[str, ...]]:
+    """prefix -> the service roles its accounts want; ``reseller_prefix`` always served."""
     prefixes: dict[str, tuple[str, ...]] = {settings.reseller_prefix: ()}
     for entry in settings.reseller_prefixes:
         prefixes[entry.prefix] = tuple(entry.service_roles)
-    if len(_PREFIXES) >= 64:  # tests build many settings; a proxy has one
-        _PREFIXES.clear()
-    _PREFIXES[id(settings)] = (settings, MappingProxyType(prefixes))
-    return _PREFIXES[id(settings)][1]
+    return prefixes
 
 
 def account_prefix(settings: ObjectStoreSettings, account: str) -> str | None:

@@ -389,15 +389,12 @@ def render_stored_listing(
             name, created_at, size, content_type, etag = entry
             if ";" not in content_type and type(size) is int:
                 try:
-                    parts.append(
-                        f'{{"bytes": {size}, "hash": {_json_str(etag)}, '
-                        f'"name": {_json_str(name)}, '
-                        f'"content_type": {_json_str(content_type)}, '
-                        f'"last_modified": {_json_str(isoformat_of(created_at))}}}')
+                    parts.append(_object_json(size, etag, name, content_type,
+                                              isoformat_of(created_at)))
                     continue
                 except TypeError:  # not a string: the general path renders it (or fails)
                     pass
-        parts.append(_objects_json(object_rows([entry]))[1:-1].decode("ascii"))
+        parts.extend(map(_row_json, object_rows([entry])))
     return f"[{', '.join(parts)}]".encode("ascii"), f"{media}; charset=utf-8"
 
 
@@ -420,19 +417,26 @@ def render_object_listing(
 def _objects_json(rows: Sequence[ObjectRow | SubdirRow]) -> bytes:
     """``json.dumps([_object_record(row) ...])``, byte for byte, at a third of its cost
     (listings of 10 000 rows): only the strings go through the JSON string encoder."""
-    parts = []
-    for row in rows:
-        if isinstance(row, SubdirRow) or row.extra or type(row.bytes) is not int:
-            parts.append(json.dumps(_object_record(row)))
-            continue
-        name, etag, size, content_type, last_modified, _ = row
-        try:
-            parts.append(f'{{"bytes": {size}, "hash": {_json_str(etag)}, '
-                         f'"name": {_json_str(name)}, "content_type": {_json_str(content_type)}, '
-                         f'"last_modified": {_json_str(last_modified)}}}')
-        except TypeError:  # a value that is not a string (rows rebuilt by a middleware)
-            parts.append(json.dumps(_object_record(row)))
-    return f"[{', '.join(parts)}]".encode("ascii")
+    return f"[{', '.join(map(_row_json, rows))}]".encode("ascii")
+
+
+def _row_json(row: ObjectRow | SubdirRow) -> str:
+    """``json.dumps(_object_record(row))``."""
+    if isinstance(row, SubdirRow) or row.extra or type(row.bytes) is not int:
+        return json.dumps(_object_record(row))
+    name, etag, size, content_type, last_modified, _ = row
+    try:
+        return _object_json(size, etag, name, content_type, last_modified)
+    except TypeError:  # a value that is not a string (rows rebuilt by a middleware)
+        return json.dumps(_object_record(row))
+
+
+def _object_json(size: int, etag: str, name: str, content_type: str,
+                 last_modified: str) -> str:
+    """One object's JSON record in Swift's key order (TypeError if a value is no str)."""
+    return (f'{{"bytes": {size}, "hash": {_json_str(etag)}, "name": {_json_str(name)}, '
+            f'"content_type": {_json_str(content_type)}, '
+            f'"last_modified": {_json_str(last_modified)}}}')
 
 
 def render_account_listing(

@@ -146,28 +146,31 @@ async def account_info(ctx: ProxyContext, account: str, *, fresh: bool = False
     return info
 
 
+def _container_key(account: str, container: str) -> tuple[str, str, str]:
+    return ("c", account, container)
+
+
 def cached_container_info(ctx: ProxyContext, account: str, container: str
                           ) -> tuple[bool, ContainerInfo | None]:
     """(whether the cache knows, the info it holds) without asking any replica."""
-    return ctx.info.get(("c", account, container))
+    return ctx.info.get(_container_key(account, container))  # type: ignore[no-any-return]
 
 
 async def container_info(ctx: ProxyContext, account: str, container: str, *,
                          fresh: bool = False) -> ContainerInfo | None:
     """The container's info (cached), None when it does not exist; 503 when no replica
     answered."""
-    key = ("c", account, container)
     if not fresh:
-        hit, value = ctx.info.get(key)
+        hit, value = cached_container_info(ctx, account, container)
         if hit:
-            return value  # type: ignore[no-any-return]
+            return value
     ring = ctx.container_ring
     part = ring.get_part(account, container)
     outcome = await read_first(
         ctx, ring, part, lambda node, dev: node.head_container(dev, part, account, container))
     info = outcome.value if outcome.ok else None
     if outcome.ok or isinstance(outcome.error, ContainerNotFound):
-        ctx.info.put(key, info)
+        ctx.info.put(_container_key(account, container), info)
     elif outcome.status >= 500:
         raise HTTPServiceUnavailable()  # no replica could tell whether it exists
     return info
@@ -178,4 +181,4 @@ def forget_account(ctx: ProxyContext, account: str) -> None:
 
 
 def forget_container(ctx: ProxyContext, account: str, container: str) -> None:
-    ctx.info.invalidate(("c", account, container))
+    ctx.info.invalidate(_container_key(account, container))
