@@ -1,10 +1,11 @@
 """The object storage API as one ASGI app (Swift's proxy server and its pipeline).
 
 Pipeline, outermost first (as Swift's ``proxy-server.conf``):
-keep-alive echo → request id (``X-Trans-Id``) → errors (Swift bodies) → healthcheck → /info
+request id (``X-Trans-Id``) → errors (Swift bodies) → healthcheck → /info
 → v1.0 auth → path checks → CORS → the feature pipeline (``pipeline.py``; Keystone auth is
 one of its steps, ``middleware/``) → the account / container / object controller. Serve it
-with ``http1.SwiftHttpProtocol`` (raw UTF-8 request targets, Title-Cased header names).
+with ``http1.SwiftHttpProtocol`` (raw UTF-8 request targets, Title-Cased header names,
+the keep-alive echo).
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from pocketstack.objectstore.exceptions import (
 from pocketstack.objectstore.proxy import cors, gatekeeper, v1auth
 from pocketstack.objectstore.proxy.context import ProxyContext
 from pocketstack.objectstore.proxy.controllers import account, container, obj, obj_put
-from pocketstack.objectstore.proxy.http1 import echo_keep_alive
 from pocketstack.objectstore.proxy.info import swift_info
 from pocketstack.objectstore.proxy.middleware import build_stack
 from pocketstack.objectstore.proxy.pipeline import compose
@@ -131,6 +131,6 @@ class ProxyApp:
 
 
 def create_app(ctx: ProxyContext, *, access_log: bool = True) -> ASGIApp:
-    return echo_keep_alive(wrap_service_app(
+    return wrap_service_app(
         ProxyApp(ctx), service="object-store", render=render, access_log=access_log,
-        header_names=("x-trans-id", "x-openstack-request-id"), id_factory=trans_id))
+        header_names=("x-trans-id", "x-openstack-request-id"), id_factory=trans_id)

@@ -19,8 +19,12 @@ Swift clients, and Swift's functional tests, rely on four things uvicorn does ot
   connection; if the error broke its body off, the body ends there with `BODY_ERROR` set
   in the scope, so that a reader does not take it for a complete body (the proxy answers
   499, as Swift does for a chunked body that breaks off).
-- **Connection: keep-alive** is echoed to a client that asked for it (`echo_keep_alive`,
-  an ASGI middleware, since it needs the request's headers).
+- **Connection: keep-alive** is echoed to a client that asked for it, in the head's
+  rewrite.
+
+Each response is written through its own `_ResponseWriter`, which also holds the head
+back until the body's first bytes (or the response's end), so that a small response
+leaves in one ``send``, as eventlet's server sends it.
 
 Only request lines that start a read are rewritten: a pipelined request line that
 arrives in the same read as the end of the previous request is parsed as sent.
@@ -30,9 +34,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 BODY_ERROR = "pocketstack.body_error"
@@ -59,13 +64,16 @@ def stand_in_method(data: bytes) -> tuple[bytes, str | None]:
     return b"GET" + data[match.end(1):], match.group(1).decode("ascii")
 
 
-def title_case_head(data: bytes) -> bytes:
-    """A response head (and whatever follows it) with Title-Cased header names; a
-    ``Connection: close`` wins over an echoed keep-alive."""
+def title_case_head(data: bytes, *, keep_alive: bool = False) -> bytes:
+    """A response head (and whatever follows it) with Title-Cased header names, and
+    ``Connection: keep-alive`` added when ``keep_alive`` (the client asked for it); a
+    ``Connection: close`` wins over keep-alive."""
     head, sep, rest = data.partition(HEAD_END)
     status, *lines = head.split(b"\r\n")
     fields = [(name.strip().title(), value) for name, _, value in
               (line.partition(b":") for line in lines)]
+    if keep_alive:
+        fields.append((b"Connection", b" keep-alive"))
     if any(n == b"Connection" and b"close" in v.lower() for n, v in fields):
         fields = [(n, v) for n, v in fields
                   if not (n == b"Connection" and b"keep-alive" in v.lower())]
@@ -73,22 +81,71 @@ def title_case_head(data: bytes) -> bytes:
     return b"\r\n".join(out) + sep + rest
 
 
+def _is_final_head(data: bytes) -> bool:
+    return data.startswith(b"HTTP/1.1 ") and not data.startswith(b"HTTP/1.1 100 ")
+
+
 class _Heads:
-    """The connection's transport, Title-Casing the head of each response it writes."""
+    """The connection's transport for what the protocol writes itself (its 400s), with
+    the head Title-Cased."""
 
     def __init__(self, transport: asyncio.Transport) -> None:
         self._transport = transport
-        self.head_pending = True
 
     def write(self, data: bytes) -> None:
-        if self.head_pending and data.startswith(b"HTTP/1.1 ") and \
-                not data.startswith(b"HTTP/1.1 100 "):
-            self.head_pending = False
-            data = title_case_head(data)
-        self._transport.write(data)
+        self._transport.write(title_case_head(data) if _is_final_head(data) else data)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
+
+
+class _ResponseWriter:
+    """One request's view of the transport. Its response's head is Title-Cased (with the
+    keep-alive echo) and held back until the first body bytes or the response's end, then
+    sent with them: one ``send`` for a small response instead of two."""
+
+    __slots__ = ("_transport", "_keep_alive", "_head", "_head_seen", "_on_response")
+
+    def __init__(self, transport: asyncio.Transport, keep_alive: bool,
+                 on_response: Callable[[], None]) -> None:
+        self._transport = transport
+        self._keep_alive = keep_alive
+        self._head: bytes | None = None
+        self._head_seen = False
+        self._on_response = on_response
+
+    def write(self, data: bytes) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            self._transport.write(head + data)
+        elif not self._head_seen and _is_final_head(data):
+            self._head_seen = True
+            self._head = title_case_head(data, keep_alive=self._keep_alive)
+        else:
+            self._transport.write(data)
+
+    def flush(self) -> None:
+        head, self._head = self._head, None
+        if head is not None:
+            self._transport.write(head)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def response_complete(self) -> None:
+        self.flush()  # a HEAD's or a bodiless response's head
+        self._on_response()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+def _asks_keep_alive(scope: Scope) -> bool:
+    return scope.get("http_version") == "1.1" and any(
+        name == b"connection" and b"keep-alive" in value.lower()
+        for name, value in scope.get("headers", []))
 
 
 class SwiftHttpProtocol(HttpToolsProtocol):
@@ -101,8 +158,8 @@ class SwiftHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
-        self._heads = _Heads(transport)
-        super().connection_made(self._heads)  # type: ignore[arg-type]
+        self._raw_transport = transport
+        super().connection_made(_Heads(transport))  # type: ignore[arg-type]
 
     def data_received(self, data: bytes) -> None:
         self._line_open = self._at_line_start and self._line_open
@@ -115,9 +172,16 @@ class SwiftHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         method, self._method = self._method, None
+        previous = self.cycle
         super().on_headers_complete()  # the app's task starts later, on the loop
         if method is not None:
             self.scope["method"] = method
+        cycle = self.cycle
+        if cycle is not None and cycle is not previous:
+            writer = _ResponseWriter(self._raw_transport, _asks_keep_alive(self.scope),
+                                     cycle.on_response)
+            cycle.transport = writer  # type: ignore[assignment]
+            cycle.on_response = writer.response_complete
 
     def on_message_begin(self) -> None:
         self._between = False
@@ -126,10 +190,6 @@ class SwiftHttpProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._between = True
-
-    def on_response_complete(self) -> None:
-        self._heads.head_pending = True
-        super().on_response_complete()
 
     def send_400_response(self, msg: str) -> None:
         cycle = self.cycle
@@ -142,24 +202,3 @@ class SwiftHttpProtocol(HttpToolsProtocol):
             cycle.scope[BODY_ERROR] = msg  # type: ignore[literal-required]
             cycle.more_body = False
             cycle.message_event.set()
-
-
-def echo_keep_alive(app: ASGIApp) -> ASGIApp:
-    """Answer ``Connection: keep-alive`` to an HTTP/1.1 client that sent it."""
-
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("http_version") != "1.1" or not any(
-                name == b"connection" and b"keep-alive" in value.lower()
-                for name, value in scope.get("headers", [])):
-            await app(scope, receive, send)
-            return
-
-        async def send_echo(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [*message.get("headers", []), (b"connection", b"keep-alive")]
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await app(scope, receive, send_echo)
-
-    return middleware

@@ -13,7 +13,7 @@ from starlette.types import Receive, Scope, Send
 from pocketstack.objectstore.proxy.http1 import (
     BODY_ERROR,
     SwiftHttpProtocol,
-    echo_keep_alive,
+    _ResponseWriter,
     quote_request_line,
     stand_in_method,
     title_case_head,
@@ -92,7 +92,7 @@ async def respond(send: Send, status: int, body: bytes) -> None:
 
 @pytest.fixture
 async def port() -> AsyncIterator[int]:
-    config = uvicorn.Config(echo_keep_alive(app), host="127.0.0.1", port=0,
+    config = uvicorn.Config(app, host="127.0.0.1", port=0,
                             http=SwiftHttpProtocol, lifespan="off", log_config=None,
                             access_log=False)
     server = uvicorn.Server(config)
@@ -173,3 +173,76 @@ async def test_keep_alive_is_echoed_to_who_asks(port: int) -> None:
 async def test_garbage_without_a_request_in_flight_is_still_400(port: int) -> None:
     (head, _), = await exchange(port, b"\x00\x01 garbage\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400 ")
+
+
+# -- one response's writer ---------------------------------------------------------------------
+class Recorder:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        assert not self.closed
+        self.writes.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
+HEAD = b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\n"
+
+
+def writer(keep_alive: bool = False) -> tuple[Recorder, _ResponseWriter, list[str]]:
+    transport, ended = Recorder(), []
+    out = _ResponseWriter(transport, keep_alive,  # type: ignore[arg-type]
+                          lambda: ended.append("done"))
+    return transport, out, ended
+
+
+def test_the_head_leaves_with_the_first_body_bytes() -> None:
+    transport, out, ended = writer(keep_alive=True)
+    out.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # an interim answer goes at once
+    assert transport.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]
+    out.write(HEAD)
+    assert len(transport.writes) == 1
+    out.write(b"body")
+    out.write(b"")
+    out.response_complete()
+    assert transport.writes[1:] == [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: keep-alive\r\n\r\nbody", b""]
+    assert ended == ["done"]
+
+
+def test_a_bodiless_head_leaves_when_the_response_ends_or_closes() -> None:
+    transport, out, ended = writer()
+    out.write(HEAD)
+    assert transport.writes == []
+    out.response_complete()
+    assert transport.writes == [b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n"]
+    assert ended == ["done"]
+    transport, out, _ = writer()
+    out.write(HEAD)
+    out.close()  # an app that failed after its head: the head, then the hang-up
+    assert transport.writes == [b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n"]
+    assert transport.closed
+
+
+def test_body_bytes_that_look_like_a_head_are_body() -> None:
+    transport, out, _ = writer()
+    out.write(HEAD)
+    out.write(b"HTTP/1.1 200 OK\r\nx: y\r\n\r\n")  # an object holding an HTTP response
+    out.write(b"HTTP/1.1 200 OK\r\nx: y\r\n\r\n")
+    assert transport.writes[1] == b"HTTP/1.1 200 OK\r\nx: y\r\n\r\n"
+    assert transport.writes[0].endswith(b"\r\n\r\nHTTP/1.1 200 OK\r\nx: y\r\n\r\n")
+
+
+async def test_pipelined_responses_each_echo_their_own_keep_alive(port: int) -> None:
+    replies = await exchange(port, request(b"GET", b"/a", b"Connection: keep-alive")
+                             + request(b"GET", b"/b")
+                             + request(b"GET", b"/c", b"Connection: keep-alive"),
+                             responses=3)
+    assert [body for _, body in replies] == [b"GET|/a|", b"GET|/b|", b"GET|/c|"]
+    assert [b"Connection: keep-alive" in head for head, _ in replies] == [True, False, True]
