@@ -1,16 +1,16 @@
 """HTTP plumbing shared by every service: request ids, access log, body limits, error edge.
 
-Three pure-ASGI middlewares, outermost first, wrap every service's app
+Two pure-ASGI middlewares, outermost first, wrap every service's app
 (:func:`wrap_service_app` composes them):
 
-``RequestIdMiddleware``
+``ServiceEdge``
     gives each request an id (``scope["pocketstack.request_id"]``), sends it back in the
     service's headers and writes one access-log line per request, with secrets redacted from
-    the query string and no header ever logged.
-``ErrorMiddleware``
+    the query string and no header ever logged. Given the service's renderer, it is also
     the edge where exceptions become responses: a :class:`ServiceError` is rendered by the
     service's one renderer; anything else is logged with its traceback and rendered as a 500
-    in the service's format, so a client never sees a traceback.
+    in the service's format, so a client never sees a traceback. (One layer, not two: each
+    ASGI layer costs a coroutine frame per request and a call per message it relays.)
 ``BodyLimitMiddleware``
     refuses request bodies over a size (``Content-Length`` up front, chunked bodies as they
     stream) with the service's 413.
@@ -82,16 +82,17 @@ def redact_query(query: str) -> str:
     return urlencode(safe, safe="/")
 
 
-class RequestIdMiddleware:
+class ServiceEdge:
     def __init__(self, app: ASGIApp, *, service: str,
                  header_names: Iterable[str] = ("x-openstack-request-id",),
                  id_factory: Callable[[], str] = keystone_request_id,
-                 access_log: bool = True) -> None:
+                 access_log: bool = True, render: Renderer | None = None) -> None:
         self.app = app
         self.service = service
         self.header_names = [h.lower().encode("latin-1") for h in header_names]
         self.id_factory = id_factory
         self.access_log = access_log
+        self.render = render
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -101,67 +102,52 @@ class RequestIdMiddleware:
         scope[REQUEST_ID_KEY] = request_id
         id_bytes = request_id.encode("latin-1")
         started = time.perf_counter()
-        state = {"status": 0, "bytes": 0}
+        status = sent = 0  # status stays 0 until the response starts
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status, sent
             if message["type"] == "http.response.start":
-                state["status"] = message["status"]
+                status = message["status"]
                 headers = [(k, v) for k, v in message.get("headers", [])
                            if k.lower() not in self.header_names]
                 headers.extend((name, id_bytes) for name in self.header_names)
                 message = {**message, "headers": headers}
             elif message["type"] == "http.response.body":
-                state["bytes"] += len(message.get("body", b""))
+                sent += len(message.get("body", b""))
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            if self.render is None:
+                raise
+            if not status:
+                await self.render(self._error(exc, scope), scope)(scope, receive, send_with_id)
+            else:  # headers are out: the client sees a truncated body, as it must
+                self._error(exc, scope)
         finally:
             if self.access_log:
-                self._log(scope, request_id, state, time.perf_counter() - started)
+                self._log(scope, request_id, status, sent, time.perf_counter() - started)
 
-    def _log(self, scope: Scope, request_id: str, state: dict[str, int], took: float) -> None:
+    @staticmethod
+    def _error(exc: Exception, scope: Scope) -> ServiceError:
+        """The error a failure answers, logged (nothing escapes as a traceback)."""
+        if not isinstance(exc, ServiceError):
+            ERROR_LOG.exception("%s %s failed [%s]", scope["method"], scope["path"],
+                                request_id_of(scope))
+            return InternalError()
+        if exc.status >= 500:  # an answer the service chose (503, 507): no traceback
+            ERROR_LOG.warning("%s %s answered %d: %s [%s]", scope["method"], scope["path"],
+                              exc.status, exc.message, request_id_of(scope))
+        return exc
+
+    def _log(self, scope: Scope, request_id: str, status: int, sent: int, took: float) -> None:
         client = scope.get("client") or ("-", 0)
         query = redact_query(scope.get("query_string", b"").decode("latin-1"))
         path = scope.get("raw_path", scope["path"].encode()).decode("latin-1", "replace")
         target = f"{path}?{query}" if query else path
         ACCESS_LOG.info('%s %s "%s %s" %d %d %.4f %s', self.service, client[0],
-                        scope["method"], target, state["status"] or 499, state["bytes"], took,
-                        request_id)
-
-
-class ErrorMiddleware:
-    def __init__(self, app: ASGIApp, *, render: Renderer) -> None:
-        self.app = app
-        self.render = render
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception as exc:  # the edge: nothing escapes as a traceback
-            error = exc if isinstance(exc, ServiceError) else None
-            if error is None:
-                ERROR_LOG.exception("%s %s failed [%s]", scope["method"], scope["path"],
-                                    request_id_of(scope))
-            elif error.status >= 500:  # an answer the service chose (503, 507): no traceback
-                ERROR_LOG.warning("%s %s answered %d: %s [%s]", scope["method"],
-                                  scope["path"], error.status, error.message,
-                                  request_id_of(scope))
-            if started:
-                return  # headers are out: the client sees a truncated body, as it must
-            response = self.render(error or InternalError(), scope)
-            await response(scope, receive, send)
+                        scope["method"], target, status or 499, sent, took, request_id)
 
 
 class BodyLimitMiddleware:
@@ -199,13 +185,12 @@ def wrap_service_app(app: ASGIApp, *, service: str, render: Renderer,
                      max_body: int | None = None, access_log: bool = True,
                      header_names: Iterable[str] = ("x-openstack-request-id",),
                      id_factory: Callable[[], str] = keystone_request_id) -> ASGIApp:
-    """Compose the shared middlewares around a service's app (outermost: request id)."""
+    """Compose the shared middlewares around a service's app (outermost: the edge)."""
     inner: ASGIApp = app
     if max_body is not None:
         inner = BodyLimitMiddleware(inner, max_bytes=max_body)
-    inner = ErrorMiddleware(inner, render=render)
-    return RequestIdMiddleware(inner, service=service, header_names=header_names,
-                               id_factory=id_factory, access_log=access_log)
+    return ServiceEdge(inner, service=service, header_names=header_names,
+                       id_factory=id_factory, access_log=access_log, render=render)
 
 
 async def read_body(receive: Receive) -> bytes:

@@ -4,7 +4,7 @@ Every other service validates each request's token here, so these three requests
 FastAPI's middleware stack, routing and dependency solving (about half of a validation's
 CPU) and go straight to the handlers that the FastAPI routes in :mod:`.auth` call too:
 the same request context, policy engine and service calls. Errors are raised to the shared
-``ErrorMiddleware``, which renders them with the same renderer as FastAPI's exception
+``ServiceEdge``, which renders them with the same renderer as FastAPI's exception
 handlers. Any other request (``DELETE``, other methods' 405, other paths) goes to FastAPI.
 """
 

@@ -78,7 +78,7 @@ import uuid
 
 from starlette.types import ASGIApp
 
-from pocketstack.common.http import RequestIdMiddleware
+from pocketstack.common.http import ServiceEdge
 from pocketstack.objectstore.server.app import Recon, StorageServer
 from pocketstack.objectstore.server.handlers import ROUTES
 from pocketstack.objectstore.storage.local_node import LocalNode
@@ -93,7 +93,7 @@ def _trans_id() -> str:
 def create_app(node: LocalNode, *, access_log: bool = True, recon: Recon | None = None) -> ASGIApp:
     """The storage-node API over ``node``, with request ids and one access-log line each;
     ``recon``: the node's daemons, for ``/recon``."""
-    return RequestIdMiddleware(
+    return ServiceEdge(
         StorageServer(node, ROUTES, recon=recon),
         service="storage",
         header_names=("x-trans-id",),
