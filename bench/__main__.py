@@ -30,7 +30,7 @@ import aiohttp
 
 from bench import ceilings, profile
 from bench.clouds import Cloud, PocketstackCloud, login
-from bench.identity import IdentityBench, bcrypt_ms
+from bench.identity import OVERHEAD_ROUNDS, IdentityBench, bcrypt_ms
 from bench.objects import ObjectBench, Payloads, Target, Workload, session
 from bench.report import Run, ceilings_table, json_lines, startup_table, table
 from bench.runner import Result, pool
@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent / ".bench"
 class Counts:
     workload: Workload
     password_issues: int
+    overhead_issues: int  # password issues on the cloud hashing at OVERHEAD_ROUNDS
     token_issues: int
     validates: int
     disk_seconds: float
@@ -50,10 +51,12 @@ class Counts:
     http_big: int
 
 
-FULL = Counts(Workload(), password_issues=32, token_issues=1000, validates=3000,
+FULL = Counts(Workload(), password_issues=32, overhead_issues=400, token_issues=1000,
+              validates=3000,
               disk_seconds=2.0, seq_bytes=1024 ** 3, http_small=5000, http_big=16)
 QUICK = Counts(Workload(small_count=300, listing_objects=1000, listing_runs=6, large_count=4),
-               password_issues=8, token_issues=200, validates=500, disk_seconds=1.0,
+               password_issues=8, overhead_issues=100, token_issues=200, validates=500,
+               disk_seconds=1.0,
                seq_bytes=256 * 1024 ** 2, http_small=1000, http_big=4)
 
 
@@ -175,6 +178,32 @@ async def identity_phases(clouds: list[Cloud], counts: Counts, rounds: int, run:
                     await b.validate(split(counts.validates, rounds))]
 
     await interleave(clouds, rounds, phase, run)
+
+
+def overhead_phase(args: argparse.Namespace, counts: Counts, run: Run, work: Path) -> None:
+    """Password issues on a second pocketstack that hashes at ``OVERHEAD_ROUNDS``: the
+    overhead beyond the hash, where a hash is cheap enough for it to be read (the
+    pocketstack cloud of the run keeps its rounds)."""
+    cloud = PocketstackCloud(work, bcrypt_rounds=OVERHEAD_ROUNDS, extra_args=args.ps_arg,
+                             data_dir=f"pocketstack-rounds-{OVERHEAD_ROUNDS}")
+    c = counts.workload.concurrency
+
+    async def issues() -> Result:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=c)) as http:
+            b = IdentityBench(http, cloud.name, cloud.auth_url, cloud.servers(), concurrency=c)
+            await b.issue_password(c, "warm-up")
+            return await b.issue_password(
+                counts.overhead_issues, f"token issue (password, {OVERHEAD_ROUNDS} rounds)")
+
+    try:
+        cloud.start()
+        result = asyncio.run(issues())
+    finally:
+        cloud.stop()
+    run.add(result)
+    run.bcrypt_ms_overhead_rounds = bcrypt_ms(OVERHEAD_ROUNDS, checks=50)
+    print(f"  {cloud.name:<12} {result.name}: CPU {result.cpu_ms_per_op} ms/op, a check "
+          f"{run.bcrypt_ms_overhead_rounds} ms", flush=True)
 
 
 async def object_phases(clouds: list[Cloud], counts: Counts, rounds: int, run: Run,
@@ -305,6 +334,8 @@ def run_clouds(args: argparse.Namespace, counts: Counts, run: Run, work: Path) -
         start_clouds(clouds, run, rounds)
         if args.only in (None, "identity"):
             asyncio.run(identity_phases(clouds, counts, rounds, run))
+            if args.bcrypt_rounds > OVERHEAD_ROUNDS:
+                overhead_phase(args, counts, run, work)
         if args.only in (None, "objects"):
             asyncio.run(object_phases(clouds, counts, rounds, run, sampler))
             for name, (rss, pss) in sampler.peak.items():
@@ -321,6 +352,7 @@ def run_clouds(args: argparse.Namespace, counts: Counts, run: Run, work: Path) -
             cloud.stop()
         if not args.keep:
             shutil.rmtree(work / "pocketstack", ignore_errors=True)
+            shutil.rmtree(work / f"pocketstack-rounds-{OVERHEAD_ROUNDS}", ignore_errors=True)
             shutil.rmtree(work / "upstream" / "srv", ignore_errors=True)
 
 

@@ -104,9 +104,10 @@ class PocketstackCloud:
 
     name = "pocketstack"
 
-    def __init__(self, work: Path, *, bcrypt_rounds: int, extra_args: list[str]) -> None:
+    def __init__(self, work: Path, *, bcrypt_rounds: int, extra_args: list[str],
+                 data_dir: str = "pocketstack") -> None:
         self.work = work
-        self.data_dir = work / "pocketstack"
+        self.data_dir = work / data_dir
         self.bcrypt_rounds = bcrypt_rounds
         self.extra_args = extra_args
         self.identity_port, self.objectstore_port = free_port(), free_port()

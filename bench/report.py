@@ -23,6 +23,7 @@ class Run:
     ceilings_http: list[Result] = field(default_factory=list)
     disk: DiskCeiling | None = None
     bcrypt_ms: float | None = None
+    bcrypt_ms_overhead_rounds: float | None = None  # a check at identity.OVERHEAD_ROUNDS
     first_start: dict[str, dict[str, float]] = field(default_factory=dict)
     cold_start: dict[str, list[dict[str, float]]] = field(default_factory=dict)
     memory: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -69,11 +70,8 @@ def verdict(run: Run, op: str) -> Verdict:
         return Verdict(">=5x", None if ratio is None else ratio >= 5)
     if op in ("token validate", "token issue (token)"):
         return Verdict(">=10x", None if ratio is None else ratio >= 10)
-    if op == "token issue (password)":
-        if run.bcrypt_ms is None or ps.cpu_ms_per_op is None:
-            return Verdict("CPU-hash<=3ms", None)
-        overhead = ps.cpu_ms_per_op - run.bcrypt_ms
-        return Verdict(f"CPU-hash<=3ms ({overhead:.1f})", overhead <= 3)
+    if op.startswith("token issue (password"):
+        return _password_verdict(run, op, ps)
     if op.startswith("PUT") and op.endswith("(streamed)") and run.disk:
         limit = 0.8 * run.disk.seq_write_mb_s / 3
         return Verdict(f">={limit:.0f} MB/s", ps.mb_per_s >= limit)
@@ -86,6 +84,20 @@ def verdict(run: Run, op: str) -> Verdict:
         limit = 0.9 * big.mb_per_s
         return Verdict(f">={limit:.0f} MB/s", ps.mb_per_s >= limit)
     return Verdict("", None)
+
+
+def _password_verdict(run: Run, op: str, ps: Result) -> Verdict:
+    """Server CPU per issue beyond the client's measure of one check. Decided on the cloud
+    hashing at few rounds when the run has it; at 12 rounds the figure is shown, but the
+    check's own cost moves by more than the 3 ms allowed (docs/performance.md)."""
+    low = op != "token issue (password)"
+    hash_ms = run.bcrypt_ms_overhead_rounds if low else run.bcrypt_ms
+    if hash_ms is None or ps.cpu_ms_per_op is None:
+        return Verdict("CPU-hash<=3ms", None)
+    overhead = ps.cpu_ms_per_op - hash_ms
+    if not low and any(name.startswith("token issue (password, ") for _, name in run.pooled):
+        return Verdict(f"CPU-hash {overhead:.1f} ms: see below", None)
+    return Verdict(f"CPU-hash<=3ms ({overhead:.1f})", overhead <= 3)
 
 
 def fraction_of_limit(run: Run, op: str) -> str:
@@ -120,25 +132,29 @@ def _num(value: float | None, digits: int = 1) -> str:
 
 
 def table(run: Run) -> str:
-    header = (f"{'operation':<24}{'ps ops/s':>9}{'(rounds)':>11}{'p50 ms':>8}{'p99 ms':>8}"
-              f"{'MB/s':>7}{'CPU ms':>8}{'up ops/s':>9}{'(rounds)':>10}{'up CPU':>8}"
-              f"{'ratio':>7}  {'of limit':<13}{'target':<24}{'pass':<5}")
+    ops = run.operations()
+    verdicts = {op: verdict(run, op) for op in ops}
+    w_op = max([24, *(len(op) + 1 for op in ops)])
+    w_target = max([24, *(len(v.target) + 1 for v in verdicts.values())])
+    header = (f"{'operation':<{w_op}}{'ps ops/s':>9}{'(rounds)':>11}{'p50 ms':>8}"
+              f"{'p99 ms':>8}{'MB/s':>7}{'CPU ms':>8}{'up ops/s':>9}{'(rounds)':>10}"
+              f"{'up CPU':>8}{'ratio':>7}  {'of limit':<13}{'target':<{w_target}}{'pass':<5}")
     lines = [header, "-" * len(header)]
-    for op in run.operations():
+    for op in ops:
         ps, up = run.pooled.get((PS, op)), run.pooled.get((UP, op))
         ratio = _ratio(ps, up)
-        v = verdict(run, op)
+        v = verdicts[op]
         mark = {True: "PASS", False: "FAIL", None: ""}[v.ok]
         errors = sum(r.errors for r in (ps, up) if r)
         lines.append(
-            f"{op:<24}{_num(ps.ops_per_s if ps else None):>9}{_spread(run, PS, op):>11}"
+            f"{op:<{w_op}}{_num(ps.ops_per_s if ps else None):>9}{_spread(run, PS, op):>11}"
             f"{_num(ps.p50_ms if ps else None):>8}{_num(ps.p99_ms if ps else None):>8}"
             f"{_num(ps.mb_per_s if ps else None):>7}"
             f"{_num(ps.cpu_ms_per_op if ps else None, 2):>8}"
             f"{_num(up.ops_per_s if up else None):>9}{_spread(run, UP, op):>10}"
             f"{_num(up.cpu_ms_per_op if up else None, 2):>8}"
             f"{(_num(ratio, 2) + 'x') if ratio else '-':>7}  {fraction_of_limit(run, op):<13}"
-            f"{v.target:<24}{mark:<5}" + (f" ERRORS {errors}" if errors else ""))
+            f"{v.target:<{w_target}}{mark:<5}" + (f" ERRORS {errors}" if errors else ""))
     return "\n".join(lines)
 
 
@@ -212,6 +228,9 @@ def ceilings_table(run: Run) -> str:
     if run.bcrypt_ms is not None:
         lines.append(f"bcrypt check at the cloud's rounds, in the client, 2 at once: "
                      f"{run.bcrypt_ms:.0f} ms CPU")
+    if run.bcrypt_ms_overhead_rounds is not None:
+        lines.append(f"bcrypt check at the overhead cloud's rounds, in the client, 2 at "
+                     f"once: {run.bcrypt_ms_overhead_rounds:.2f} ms CPU")
     return "\n".join(lines)
 
 

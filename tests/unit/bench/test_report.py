@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.ceilings import DiskCeiling
-from bench.report import PS, UP, Run, fraction_of_limit, table, verdict
+from bench.report import PS, UP, Run, ceilings_table, fraction_of_limit, table, verdict
 from bench.runner import Result
 
 
@@ -41,6 +41,22 @@ def test_password_issue_is_judged_by_cpu_beyond_the_hash() -> None:
     run = pooled_run(result(PS, "token issue (password)", 10, 2, 242.5))
     v = verdict(run, "token issue (password)")
     assert v.ok is True and "(2.5)" in v.target
+
+
+def test_the_overhead_is_decided_where_the_hash_is_cheap() -> None:
+    """With the low-rounds cloud in the run, its row decides; the 12-round figure is shown
+    without a verdict (a check's own cost there moves by more than 3 ms)."""
+    low = "token issue (password, 4 rounds)"
+    run = pooled_run(result(PS, "token issue (password)", 10, 2, 245.0),
+                     result(PS, low, 400, 2, 2.2))
+    run.bcrypt_ms_overhead_rounds = 1.0
+    v = verdict(run, low)
+    assert v.ok is True and "(1.2)" in v.target
+    twelve = verdict(run, "token issue (password)")
+    assert twelve.ok is None and "5.0 ms" in twelve.target
+    run.pooled[(PS, low)] = result(PS, low, 400, 2, 4.2)
+    assert verdict(run, low).ok is False
+    assert "overhead cloud's rounds, in the client, 2 at once: 1.00 ms" in ceilings_table(run)
 
 
 def test_large_put_against_a_third_of_the_sequential_disk() -> None:
