@@ -69,15 +69,20 @@ def title_case_head(data: bytes, *, keep_alive: bool = False) -> bytes:
     ``Connection: keep-alive`` added when ``keep_alive`` (the client asked for it); a
     ``Connection: close`` wins over keep-alive."""
     head, sep, rest = data.partition(HEAD_END)
-    status, *lines = head.split(b"\r\n")
-    fields = [(name.strip().title(), value) for name, _, value in
-              (line.partition(b":") for line in lines)]
+    status, _, fields = head.partition(b"\r\n")
+    out = [status]
+    close = False
+    for line in fields.split(b"\r\n") if fields else ():  # a loop: every response passes
+        name, _, value = line.partition(b":")
+        name = name.strip().title()
+        if name == b"Connection" and b"close" in value.lower():
+            close = True
+        out.append(name + b":" + value)
     if keep_alive:
-        fields.append((b"Connection", b" keep-alive"))
-    if any(n == b"Connection" and b"close" in v.lower() for n, v in fields):
-        fields = [(n, v) for n, v in fields
-                  if not (n == b"Connection" and b"keep-alive" in v.lower())]
-    out = [status, *(name + b":" + value for name, value in fields)]
+        out.append(b"Connection: keep-alive")
+    if close:
+        out = [line for line in out if not (line.startswith(b"Connection:")
+                                            and b"keep-alive" in line.lower())]
     return b"\r\n".join(out) + sep + rest
 
 
@@ -143,9 +148,12 @@ class _ResponseWriter:
 
 
 def _asks_keep_alive(scope: Scope) -> bool:
-    return scope.get("http_version") == "1.1" and any(
-        name == b"connection" and b"keep-alive" in value.lower()
-        for name, value in scope.get("headers", []))
+    if scope.get("http_version") != "1.1":
+        return False
+    for name, value in scope.get("headers", ()):
+        if name == b"connection" and b"keep-alive" in value.lower():
+            return True
+    return False
 
 
 class SwiftHttpProtocol(HttpToolsProtocol):
