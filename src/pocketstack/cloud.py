@@ -168,9 +168,10 @@ class Cloud:
     # -- serve ---------------------------------------------------------------------------------
     def run(self) -> None:
         """Serve until SIGINT/SIGTERM. With ``[objectstore] workers`` = N > 1, first fork
-        N - 1 processes that serve the object storage API too (`pocketstack.workers`):
-        this process keeps identity, image, the background daemons and one share of the
-        object storage connections; each child only proxies object requests."""
+        a supervisor and, under it, N - 1 processes that serve the object storage API too
+        (`pocketstack.workers`): this process keeps identity, image, the background
+        daemons and one share of the object storage connections; each worker only
+        proxies object requests."""
         conf = self.settings.objectstore
         if self._deferred and conf.workers > 1:  # the workers fork with everything built
             self.prepare_services()
@@ -183,18 +184,18 @@ class Cloud:
         sock = reuse_port_socket(self.settings.host, self.objectstore.port)
         self.objectstore.port = sock.getsockname()[1]
         self.objectstore.ctx.info.share_generation()  # see InfoCache: writes seen by all
-        workers = Workers(lambda number: self._run_worker(number, inherited=sock))
+        # the workers bind sockets of their own: the kernel balances between sockets
+        workers = Workers(self._run_worker, inherited=[sock], grace=SHUTDOWN_TIMEOUT)
         workers.spawn(extra)
         try:
             asyncio.run(self.serve(object_socket=sock, workers=workers))
         finally:
-            workers.stop(SHUTDOWN_TIMEOUT)
+            workers.stop()
             sock.close()
 
-    def _run_worker(self, number: int, *, inherited: socket.socket) -> int:
+    def _run_worker(self, number: int) -> int:
         """A forked object storage worker (see `run`), until SIGTERM/SIGINT."""
         assert self.objectstore is not None
-        inherited.close()  # its own socket instead: the kernel balances between sockets
         if self.db is not None:
             self.db.engine.dispose(close=False)  # the parent's pooled connections stay its own
         sock = reuse_port_socket(self.settings.host, self.objectstore.port)
@@ -308,12 +309,14 @@ class Cloud:
 
 
 async def _watch_workers(workers: Workers) -> None:
-    """Tell about a worker that died (it is not replaced: its share of new connections
-    goes to the other processes, since its socket closed with it)."""
+    """Tell about a supervisor that died (its workers die with it; their share of new
+    connections goes to this process, since their sockets closed with them). A worker
+    that dies is replaced by the supervisor."""
     while workers.pids:
         await asyncio.sleep(1.0)
-        for number, code in workers.reap():
-            LOG.error("object storage worker %d exited (status %d)", number, code)
+        for _, code in workers.reap():
+            LOG.error("the object storage workers' supervisor exited (status %d): this "
+                      "process serves alone", code)
 
 
 class _Server(uvicorn.Server):

@@ -1,28 +1,33 @@
 """Forked worker processes sharing one listening port (``pocketstack up --workers N``).
 
-The parent prepares everything (database, keys, rings), then forks the extra workers
-before it starts its event loop or any thread, so each child starts from the parent's
-imported modules and built objects (copy-on-write: no imports, no second start-up) and
-runs its own loop. Every process binds its own socket to the port with ``SO_REUSEPORT``:
-the kernel spreads new connections over the processes, which one shared accept queue does
-not do while one process is busy.
+The parent prepares everything (database, keys, rings), then forks, before it starts its
+event loop or any thread, one **supervisor**: a process that runs no loop and no thread,
+forks the workers, waits for them, and forks a new one in place of one that died (after
+1 s, doubling up to a minute while workers keep dying young). Each worker starts from the
+parent's imported modules and built objects (copy-on-write: no imports, no second
+start-up), and forking them from the thread-less supervisor is safe at any time, where a
+fork of the serving parent would copy locks its threads hold. Every worker binds its own
+socket to the port with ``SO_REUSEPORT``: the kernel spreads new connections over the
+processes, which one shared accept queue does not do while one process is busy.
 
-A child dies with its parent (``PR_SET_PDEATHSIG``, and a check of ``getppid``), so a
-parent killed with SIGKILL leaves no orphans; a parent that stops normally stops its
-children with SIGTERM, then SIGKILL after a grace period, and reaps them.
+A process dies with the one that forked it (``PR_SET_PDEATHSIG``, and a check of
+``getppid``): a parent killed with SIGKILL takes the supervisor, and so the workers, with
+it. A parent that stops normally SIGTERMs the supervisor, which SIGTERMs the workers,
+SIGKILLs those still there after the grace period, and reaps them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 LOG = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1
@@ -60,57 +65,173 @@ def die_with_parent(parent: int) -> None:
         os._exit(0)
 
 
+RESPAWN_DELAY = 1.0  # seconds before a worker that died is replaced
+RESPAWN_DELAY_MAX = 60.0
+SETTLED = 60.0  # a worker that lived this long resets the delay
+
+
+class _Stop(Exception):
+    """SIGTERM/SIGINT in the supervisor."""
+
+
+def _raise_stop(_signum: int, _frame: object) -> None:
+    raise _Stop
+
+
 @dataclass
 class Workers:
-    """The children of this process; ``run`` is what each child runs (its exit code)."""
+    """The workers of this process, behind their supervisor; ``run`` is what each worker
+    runs (its exit code); ``inherited``: sockets the supervisor closes (it serves none)."""
 
     run: Callable[[int], int]
-    pids: dict[int, int] = field(default_factory=dict)  # pid -> worker number
+    inherited: Sequence[socket.socket] = ()
+    supervisor: int | None = None
+    grace: float = 10.0  # how long the supervisor gives workers to stop on SIGTERM
+
+    @property
+    def pids(self) -> list[int]:
+        """The supervisor's pid while it runs (the workers are its children)."""
+        return [self.supervisor] if self.supervisor is not None else []
 
     def spawn(self, count: int) -> bool:
-        """Fork workers 1..count; True in the parent, and never returns in a child."""
-        if count and threading.active_count() > 1:  # a fork would copy held locks
+        """Fork the supervisor, which forks workers 1..count; True in the parent (the
+        supervisor and the workers never return)."""
+        if count <= 0:
+            return True
+        if threading.active_count() > 1:  # a fork would copy held locks
             LOG.warning("forking with %d threads running", threading.active_count())
         parent = os.getpid()
-        for number in range(1, count + 1):
-            pid = os.fork()
-            if pid == 0:
-                self.pids.clear()
-                code = 1
-                try:
-                    die_with_parent(parent)
-                    code = self.run(number)
-                except BaseException:
-                    LOG.exception("worker %d failed", number)
-                finally:
-                    logging.shutdown()
-                    os._exit(code)
-            self.pids[pid] = number
-        return True
+        pid = os.fork()
+        if pid:
+            self.supervisor = pid
+            return True
+        code = 1
+        try:
+            die_with_parent(parent)
+            for sock in self.inherited:
+                sock.close()
+            code = _Supervisor(self.run, count, self.grace).serve()
+        except BaseException:
+            LOG.exception("the workers' supervisor failed")
+        finally:
+            logging.shutdown()
+            os._exit(code)
 
     def reap(self) -> list[tuple[int, int]]:
-        """Children that have exited since the last call: (worker number, exit status)."""
-        gone = []
-        for pid, number in list(self.pids.items()):
-            try:
-                done, status = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                done, status = pid, 0
-            if done:
-                del self.pids[pid]
-                gone.append((number, os.waitstatus_to_exitcode(status)))
-        return gone
+        """The supervisor if it exited since the last call: [(0, exit status)]."""
+        if self.supervisor is None:
+            return []
+        try:
+            done, status = os.waitpid(self.supervisor, os.WNOHANG)
+        except ChildProcessError:
+            done, status = self.supervisor, 0
+        if not done:
+            return []
+        self.supervisor = None
+        return [(0, os.waitstatus_to_exitcode(status))]
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM every child, wait up to ``timeout`` seconds, then SIGKILL and reap."""
-        self._signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while self.pids and time.monotonic() < deadline:
+    def stop(self, timeout: float | None = None) -> None:
+        """SIGTERM the supervisor (it stops the workers within ``grace``), wait for it up
+        to ``timeout`` (default: the grace and 5 s more), then SIGKILL it and reap."""
+        pid = self.supervisor
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + (self.grace + 5 if timeout is None else timeout)
+        while self.supervisor is not None and time.monotonic() < deadline:
             self.reap()
+            time.sleep(0.05)
+        if self.supervisor is not None:
+            LOG.error("the workers' supervisor did not stop in time: killing it")
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+            self.supervisor = None
+
+
+class _Supervisor:
+    """The workers' parent: forks them, replaces the ones that die, stops them."""
+
+    def __init__(self, run: Callable[[int], int], count: int, grace: float) -> None:
+        self.run = run
+        self.count = count
+        self.grace = grace
+        self.pids: dict[int, int] = {}  # pid -> worker number
+        self.started: dict[int, float] = {}  # worker number -> when it was forked
+        self.delay = RESPAWN_DELAY
+
+    def serve(self) -> int:
+        gc.freeze()  # its collections leave the parent's objects (and their pages) alone
+        signal.signal(signal.SIGTERM, _raise_stop)
+        signal.signal(signal.SIGINT, _raise_stop)
+        try:
+            for number in range(1, self.count + 1):
+                self._fork(number)
+            while True:
+                pid, status = os.wait()
+                number = self.pids.pop(pid, None)
+                if number is None:
+                    continue
+                lived = time.monotonic() - self.started[number]
+                delay = self._next_delay(lived)
+                LOG.error("object storage worker %d (pid %d) exited (status %d) after %.0f s:"
+                          " replacing it in %.0f s", number, pid,
+                          os.waitstatus_to_exitcode(status), lived, delay)
+                time.sleep(delay)
+                self._fork(number)
+        except _Stop:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            self._stop_all()
+        return 0
+
+    def _next_delay(self, lived: float) -> float:
+        """1 s after a worker that had settled; each death in a row of workers that die
+        young doubles the wait for the next one, up to a minute."""
+        if lived >= SETTLED:
+            self.delay = RESPAWN_DELAY
+        delay, self.delay = self.delay, min(RESPAWN_DELAY_MAX, self.delay * 2)
+        return delay
+
+    def _fork(self, number: int) -> None:
+        supervisor = os.getpid()
+        pid = os.fork()
+        if pid:
+            self.pids[pid] = number
+            self.started[number] = time.monotonic()
+            return
+        code = 1
+        try:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # Python's own, as a fork of
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # the parent had them
+            die_with_parent(supervisor)
+            code = self.run(number)
+        except BaseException:
+            LOG.exception("worker %d failed", number)
+        finally:
+            logging.shutdown()
+            os._exit(code)
+
+    def _stop_all(self) -> None:
+        """SIGTERM every worker, wait up to the grace period, then SIGKILL; reap them."""
+        self._signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.grace
+        while self.pids and time.monotonic() < deadline:
+            for pid in list(self.pids):
+                try:
+                    done = os.waitpid(pid, os.WNOHANG)[0]
+                except ChildProcessError:
+                    done = pid
+                if done:
+                    del self.pids[pid]
             time.sleep(0.05)
         if self.pids:
             LOG.error("workers %s did not stop in %ss: killing them",
-                      sorted(self.pids.values()), timeout)
+                      sorted(self.pids.values()), self.grace)
             self._signal(signal.SIGKILL)
             for pid in list(self.pids):
                 with contextlib.suppress(ChildProcessError):

@@ -3,8 +3,9 @@
 Each connection is served by one process; which one is the kernel's choice
 (SO_REUSEPORT), so the test opens connections until both processes hold some, finds the
 owner of each from /proc, and checks that PUT, GET and listings work through both, that a
-container created through one worker is seen at once through the other, and that no
-process outlives the cloud.
+container created through one worker is seen at once through the other, that a worker
+killed is replaced, and that no process outlives the cloud. The worker is the child of
+the workers' supervisor, itself the child of ``pocketstack up``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,22 @@ def _children(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             found.append(int(stat.parent.name))
     return found
+
+
+def _descendants(pid: int) -> list[int]:
+    children = _children(pid)
+    return [*children, *(d for child in children for d in _descendants(child))]
+
+
+def _family(parent: int) -> tuple[int, list[int]]:
+    """(the workers' supervisor, its workers) under ``pocketstack up``."""
+    deadline = time.monotonic() + 10
+    while True:
+        (supervisor,) = _children(parent)
+        workers = [pid for pid in _children(supervisor) if _alive(pid)]
+        if workers or time.monotonic() > deadline:
+            return supervisor, workers
+        time.sleep(0.05)
 
 
 def _alive(pid: int) -> bool:
@@ -72,7 +89,7 @@ def workers_cloud(tmp_path: Path) -> Iterator[RunningCloud]:
                          extra_args=["--workers", "2"])
     cloud.start()
     assert cloud.process is not None
-    family = [cloud.process.pid, *_children(cloud.process.pid)]
+    family = [cloud.process.pid, *_descendants(cloud.process.pid)]
     yield cloud
     cloud.stop()  # a no-op when the test stopped it
     for pid in family:  # a failed test must not leave a worker behind either
@@ -104,7 +121,7 @@ def test_two_workers_serve_and_stop_cleanly(workers_cloud: RunningCloud) -> None
     cloud = workers_cloud
     assert cloud.process is not None
     parent = cloud.process.pid
-    children = _children(parent)
+    supervisor, children = _family(parent)
     assert len(children) == 1, children  # workers=2: this process and one fork
     pids = [parent, *children]
     token = cloud.admin_token()
@@ -136,20 +153,50 @@ def test_two_workers_serve_and_stop_cleanly(workers_cloud: RunningCloud) -> None
             client.close()
 
     assert cloud.stop() == 0, cloud.log()
+    family = [*pids, supervisor]
     deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+    while any(_alive(pid) for pid in family) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not any(_alive(pid) for pid in pids), cloud.log()[-3000:]
+    assert not any(_alive(pid) for pid in family), cloud.log()[-3000:]
+
+
+def test_a_killed_worker_is_replaced(workers_cloud: RunningCloud) -> None:
+    cloud = workers_cloud
+    assert cloud.process is not None
+    supervisor, (worker,) = _family(cloud.process.pid)
+    os.kill(worker, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        replacement = [pid for pid in _children(supervisor) if pid != worker and _alive(pid)]
+        if replacement and _serves(cloud, replacement[0]):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"no worker in place of {worker}: {cloud.log()[-3000:]}")
+    assert "exited (status -9)" in cloud.log() and "replacing it" in cloud.log()
+
+
+def _serves(cloud: RunningCloud, pid: int) -> bool:
+    """Whether ``pid`` takes some of a few new connections to the object storage port."""
+    clients = [httpx.Client(base_url=cloud.objectstore_url, timeout=10) for _ in range(16)]
+    try:
+        for client in clients:
+            if client.get("/healthcheck").status_code != 200:
+                return False
+        return pid in _connection_owners(cloud.ports["object-store"], [pid]).values()
+    finally:
+        for client in clients:
+            client.close()
 
 
 def test_a_killed_parent_leaves_no_worker_behind(workers_cloud: RunningCloud) -> None:
     cloud = workers_cloud
     assert cloud.process is not None
-    children = _children(cloud.process.pid)
+    supervisor, children = _family(cloud.process.pid)
     assert len(children) == 1
     cloud.process.send_signal(signal.SIGKILL)
     cloud.process.wait(10)
     deadline = time.monotonic() + 15
-    while _alive(children[0]) and time.monotonic() < deadline:
+    while (_alive(children[0]) or _alive(supervisor)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(children[0])
+    assert not _alive(children[0]) and not _alive(supervisor)
