@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.procs import alive, children
+
 from pocketstack.workers import (
     RESPAWN_DELAY,
     SETTLED,
@@ -29,25 +31,6 @@ def _ignore_sigterm(_number: int) -> int:
     return _sleep_forever(_number)
 
 
-def _alive(pid: int) -> bool:
-    """Running (a zombie, exited but not yet reaped, is not)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return sorted(found)
 
 
 def _wait_for(what: Callable[[], object], timeout: float = 10.0) -> object:
@@ -60,8 +43,8 @@ def _wait_for(what: Callable[[], object], timeout: float = 10.0) -> object:
 def _workers_of(workers: Workers, count: int) -> list[int]:
     assert workers.supervisor is not None
     supervisor = workers.supervisor
-    pids = _wait_for(lambda: len(_children(supervisor)) == count and _children(supervisor))
-    assert isinstance(pids, list), _children(supervisor)
+    pids = _wait_for(lambda: len(children(supervisor)) == count and children(supervisor))
+    assert isinstance(pids, list), children(supervisor)
     return pids
 
 
@@ -73,7 +56,7 @@ def test_workers_run_under_a_supervisor_and_stop_on_sigterm() -> None:
     assert workers.reap() == []
     workers.stop(timeout=10)
     assert workers.pids == [] and workers.supervisor is None
-    assert not any(_alive(pid) for pid in family)
+    assert not any(alive(pid) for pid in family)
 
 
 def test_a_worker_that_ignores_sigterm_is_killed() -> None:
@@ -82,7 +65,7 @@ def test_a_worker_that_ignores_sigterm_is_killed() -> None:
     (pid,) = _workers_of(workers, 1)
     time.sleep(0.2)  # let it install its handler
     workers.stop(timeout=10)
-    assert workers.pids == [] and not _alive(pid)
+    assert workers.pids == [] and not alive(pid)
 
 
 def test_a_worker_that_dies_is_replaced() -> None:
@@ -91,8 +74,8 @@ def test_a_worker_that_dies_is_replaced() -> None:
     try:
         first, second = _workers_of(workers, 2)
         os.kill(first, signal.SIGKILL)
-        assert _wait_for(lambda: len(set(_children(workers.supervisor or 0)) - {first}) == 2)
-        replaced = _children(workers.supervisor or 0)
+        assert _wait_for(lambda: len(set(children(workers.supervisor or 0)) - {first}) == 2)
+        replaced = children(workers.supervisor or 0)
         assert second in replaced and first not in replaced
     finally:
         workers.stop(timeout=10)
@@ -113,7 +96,7 @@ def test_a_supervisor_that_dies_takes_its_workers_and_is_reported() -> None:
     os.kill(workers.supervisor, signal.SIGKILL)
     gone = _wait_for(workers.reap)
     assert gone == [(0, -signal.SIGKILL)] and workers.pids == []
-    assert _wait_for(lambda: not any(_alive(pid) for pid in pids))
+    assert _wait_for(lambda: not any(alive(pid) for pid in pids))
 
 
 def test_a_worker_that_fails_at_once_is_replaced(tmp_path: Path) -> None:

@@ -20,44 +20,23 @@ import httpx
 import pytest
 from tests.integration.conftest import RunningCloud
 from tests.ports import free_port
+from tests.procs import alive, children, descendants
 
 pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc")
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
-def _descendants(pid: int) -> list[int]:
-    children = _children(pid)
-    return [*children, *(d for child in children for d in _descendants(child))]
 
 
 def _family(parent: int) -> tuple[int, list[int]]:
     """(the workers' supervisor, its workers) under ``pocketstack up``."""
     deadline = time.monotonic() + 10
     while True:
-        (supervisor,) = _children(parent)
-        workers = [pid for pid in _children(supervisor) if _alive(pid)]
+        (supervisor,) = children(parent)
+        workers = [pid for pid in children(supervisor) if alive(pid)]
         if workers or time.monotonic() > deadline:
             return supervisor, workers
         time.sleep(0.05)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 def _connection_owners(port: int, pids: list[int]) -> dict[int, int]:
@@ -89,11 +68,11 @@ def workers_cloud(tmp_path: Path) -> Iterator[RunningCloud]:
                          extra_args=["--workers", "2"])
     cloud.start()
     assert cloud.process is not None
-    family = [cloud.process.pid, *_descendants(cloud.process.pid)]
+    family = [cloud.process.pid, *descendants(cloud.process.pid)]
     yield cloud
     cloud.stop()  # a no-op when the test stopped it
     for pid in family:  # a failed test must not leave a worker behind either
-        if _alive(pid):
+        if alive(pid):
             os.kill(pid, signal.SIGKILL)
 
 
@@ -155,9 +134,9 @@ def test_two_workers_serve_and_stop_cleanly(workers_cloud: RunningCloud) -> None
     assert cloud.stop() == 0, cloud.log()
     family = [*pids, supervisor]
     deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in family) and time.monotonic() < deadline:
+    while any(alive(pid) for pid in family) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not any(_alive(pid) for pid in family), cloud.log()[-3000:]
+    assert not any(alive(pid) for pid in family), cloud.log()[-3000:]
 
 
 def test_a_killed_worker_is_replaced(workers_cloud: RunningCloud) -> None:
@@ -167,7 +146,7 @@ def test_a_killed_worker_is_replaced(workers_cloud: RunningCloud) -> None:
     os.kill(worker, signal.SIGKILL)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        replacement = [pid for pid in _children(supervisor) if pid != worker and _alive(pid)]
+        replacement = [pid for pid in children(supervisor) if pid != worker and alive(pid)]
         if replacement and _serves(cloud, replacement[0]):
             break
         time.sleep(0.1)
@@ -197,6 +176,6 @@ def test_a_killed_parent_leaves_no_worker_behind(workers_cloud: RunningCloud) ->
     cloud.process.send_signal(signal.SIGKILL)
     cloud.process.wait(10)
     deadline = time.monotonic() + 15
-    while (_alive(children[0]) or _alive(supervisor)) and time.monotonic() < deadline:
+    while (alive(children[0]) or alive(supervisor)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(children[0]) and not _alive(supervisor)
+    assert not alive(children[0]) and not alive(supervisor)
