@@ -276,6 +276,11 @@ def _media(fmt: MediaType | ListingFormat) -> MediaType:
     return FORMAT2CONTENT_TYPE[fmt] if fmt in FORMAT2CONTENT_TYPE else cast(MediaType, fmt)
 
 
+def content_type_of(fmt: MediaType | ListingFormat) -> str:
+    """The Content-Type of a listing in ``fmt``."""
+    return f"{_media(fmt)}; charset=utf-8"
+
+
 def _object_record(row: ObjectRow | SubdirRow) -> dict[str, object]:
     if isinstance(row, SubdirRow):
         return {"subdir": row.subdir}
@@ -395,7 +400,7 @@ def render_stored_listing(
                 except TypeError:  # not a string: the general path renders it (or fails)
                     pass
         parts.extend(map(_row_json, object_rows([entry])))
-    return f"[{', '.join(parts)}]".encode("ascii"), f"{media}; charset=utf-8"
+    return f"[{', '.join(parts)}]".encode("ascii"), content_type_of(media)
 
 
 def render_object_listing(
@@ -411,7 +416,7 @@ def render_object_listing(
         body = _objects_json(rows)
     else:
         body = _plain(rows)
-    return body, f"{media}; charset=utf-8"
+    return body, content_type_of(media)
 
 
 def _objects_json(rows: Sequence[ObjectRow | SubdirRow]) -> bytes:
@@ -452,7 +457,7 @@ def render_account_listing(
         body = json.dumps([_container_record(row) for row in rows]).encode("ascii")
     else:
         body = _plain(rows)
-    return body, f"{media}; charset=utf-8"
+    return body, content_type_of(media)
 
 
 def listing_status(body: bytes) -> int:

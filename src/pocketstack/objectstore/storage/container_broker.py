@@ -24,7 +24,13 @@ from typing import Any, Final
 
 from pocketstack.objectstore.storage.db_base import DatabaseBroker, live_metadata
 from pocketstack.objectstore.storage.exceptions import ContainerNotFound
-from pocketstack.objectstore.storage.listing import Bound, bounds_sql, list_entries
+from pocketstack.objectstore.storage.listing import (
+    Bound,
+    bounds_sql,
+    initial_bounds,
+    list_entries,
+)
+from pocketstack.objectstore.storage.listing_json import render_page
 from pocketstack.objectstore.storage.types import (
     DEFAULT_LISTING_LIMIT,
     ContainerInfo,
@@ -34,6 +40,7 @@ from pocketstack.objectstore.storage.types import (
     ListedObject,
     ListingQuery,
     ObjectRecord,
+    RenderedListing,
     Subdir,
 )
 from pocketstack.objectstore.timestamp import Timestamp
@@ -314,6 +321,20 @@ class ContainerBroker(DatabaseBroker):
             info = self._info(conn)
             entries = list_entries(_fetcher(conn), query)
         return ContainerListing(info, tuple(entries))
+
+    def rendered_listing(self, query: ListingQuery) -> RenderedListing | None:
+        """Info and one page as Swift's JSON listing, written by the database, from one
+        snapshot; None for a page with a delimiter or rows only Python renders (see
+        `listing_json`): `listing` gives those."""
+        if query.limit < 0:
+            raise ValueError("limit must not be negative")
+        if query.delimiter or query.path is not None:
+            return None
+        lower, upper, _ = initial_bounds(query, query.prefix or "")
+        with self._read() as conn:
+            info = self._info(conn)
+            body = render_page(conn, lower, upper, query.reverse, query.limit)
+        return None if body is None else RenderedListing(info, body)
 
 
 def _merge_object(conn: sqlite3.Connection, record: ObjectRecord) -> tuple[int, int] | None:

@@ -39,6 +39,7 @@ from pocketstack.objectstore.storage.types import (
     DatabaseStatus,
     ListingQuery,
     ObjectRecord,
+    RenderedListing,
 )
 from pocketstack.objectstore.timestamp import Timestamp
 
@@ -217,6 +218,13 @@ class DatabaseWork:
     def list_objects(self, broker: ContainerBroker, query: ListingQuery) -> ContainerListing:
         listing = broker.listing(query)
         if listing.info.deleted:
+            raise ContainerNotFound(broker.container or "", timestamp=listing.info.delete_timestamp)
+        return listing
+
+    def list_objects_json(self, broker: ContainerBroker, query: ListingQuery
+                          ) -> RenderedListing | None:
+        listing = broker.rendered_listing(query)
+        if listing is not None and listing.info.deleted:
             raise ContainerNotFound(broker.container or "", timestamp=listing.info.delete_timestamp)
         return listing
 

@@ -62,6 +62,7 @@ from pocketstack.objectstore.storage.types import (
     ObjectBody,
     ObjectInfo,
     ObjectRecord,
+    RenderedListing,
 )
 from pocketstack.objectstore.timestamp import Timestamp
 
@@ -377,6 +378,14 @@ class LocalNode(LocalReplication):
         query = ListingQuery(limit, marker, end_marker, prefix, delimiter, path, reverse)
         call = self._container_call(
             device, partition, account, container, self.databases.list_objects
+        )
+        return await self._run(call, query)
+
+    async def list_objects_json(
+        self, device: str, partition: int, account: str, container: str, query: ListingQuery
+    ) -> RenderedListing | None:
+        call = self._container_call(
+            device, partition, account, container, self.databases.list_objects_json
         )
         return await self._run(call, query)
 

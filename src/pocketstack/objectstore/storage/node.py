@@ -59,6 +59,10 @@ metadata=None) -> bool``: creates (True) or updates (False) the container. Reviv
     objects or a newer PUT keeps it alive.
 ``list_objects(..., *, limit, marker, end_marker, prefix, delimiter, path, reverse)
 -> ContainerListing``: info plus one page (Swift semantics, see `listing`).
+``list_objects_json(..., query: ListingQuery) -> RenderedListing | None``
+    The same page (no delimiter) as Swift's JSON listing, if the node can write it
+    faster than the caller renders rows (a local node: `listing_json`); None otherwise
+    (the default), and the caller asks ``list_objects``.
 ``update_container_listing(device, partition, account, container, obj, *, timestamp,
 size, content_type, etag, deleted=False, policy_index=0) -> None``
     The object server's update of the container's listing (a DELETE is ``deleted``).
@@ -160,11 +164,13 @@ from pocketstack.objectstore.storage.types import (
     DatabaseState,
     DatabaseStatus,
     DataKind,
+    ListingQuery,
     ObjectBody,
     ObjectFile,
     ObjectInfo,
     ObjectRecord,
     ObjectStamp,
+    RenderedListing,
 )
 from pocketstack.objectstore.timestamp import Timestamp
 
@@ -292,6 +298,15 @@ class StorageNode(abc.ABC):
         path: str | None = None,
         reverse: bool = False,
     ) -> ContainerListing: ...
+
+    async def list_objects_json(
+        self, device: str, partition: int, account: str, container: str, query: ListingQuery
+    ) -> RenderedListing | None:
+        """The page `list_objects` gives for ``query`` (no delimiter) as Swift's JSON
+        listing, when this node can write it faster than the caller renders the rows; None
+        when it cannot (or does not offer it: the default), and the caller asks
+        `list_objects`. A node that renders raises what `list_objects` raises."""
+        return None
 
     @abc.abstractmethod
     async def update_container_listing(

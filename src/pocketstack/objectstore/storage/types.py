@@ -204,6 +204,15 @@ class ContainerListing:
 
 
 @dataclass(frozen=True)
+class RenderedListing:
+    """GET container: the container's info and one page already written as Swift's JSON
+    listing, by the database itself (`listing_json`)."""
+
+    info: ContainerInfo
+    json: bytes
+
+
+@dataclass(frozen=True)
 class AccountListing:
     """GET account: the account's info and one page of entries."""
 

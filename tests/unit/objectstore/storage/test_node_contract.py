@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from pocketstack.objectstore.proxy.listing import render_stored_listing
 from pocketstack.objectstore.storage.exceptions import (
     AccountNotFound,
     BadRequest,
@@ -30,6 +31,7 @@ from pocketstack.objectstore.storage.node import StorageNode
 from pocketstack.objectstore.storage.types import (
     ContainerUpdate,
     ListedObject,
+    ListingQuery,
     ObjectBody,
     PolicyStats,
     Subdir,
@@ -431,6 +433,28 @@ async def test_container_listing_updates(node: StorageNode) -> None:
     assert [e.name for e in listing.entries] == ["b/2"]
     listing = await node.list_objects(DEV, PART, "a", "c", end_marker="b/2")
     assert [e.name for e in listing.entries] == ["b/1"]
+
+
+async def test_a_rendered_listing_is_the_rows_rendering_or_none(node: StorageNode) -> None:
+    """``list_objects_json``: a node that writes the page gives the bytes the proxy renders
+    from ``list_objects``; any node may decline (None, the default: a remote node)."""
+    await node.put_container(DEV, PART, "a", "json", timestamp=ts())
+    for index, name in enumerate(["x", "y", "z"]):
+        await node.update_container_listing(DEV, PART, "a", "json", name, timestamp=ts(index),
+                                            size=index, content_type="t/p", etag="e")
+    rendered = await node.list_objects_json(DEV, PART, "a", "json",
+                                            ListingQuery(5, marker="x"))
+    if rendered is not None:
+        listing = await node.list_objects(DEV, PART, "a", "json", marker="x", limit=5)
+        assert rendered.json == render_stored_listing("json", listing.entries,
+                                                      "application/json")[0]
+        assert rendered.info == listing.info and b'"name": "y"' in rendered.json
+    try:  # a node that renders reads the container, so it finds it missing
+        missing: object = await node.list_objects_json(DEV, PART, "a", "nope",
+                                                        ListingQuery(10))
+    except ContainerNotFound:
+        missing = "not found"
+    assert missing == ("not found" if rendered is not None else None)
 
 
 async def test_empty_container_delete(node: StorageNode) -> None:

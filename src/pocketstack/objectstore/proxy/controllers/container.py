@@ -36,7 +36,14 @@ from pocketstack.objectstore.proxy.metadata import (
 )
 from pocketstack.objectstore.proxy.quorum import best_status
 from pocketstack.objectstore.proxy.request import Request, Response
-from pocketstack.objectstore.storage.types import AccountInfo, ContainerInfo, ListedObject, Subdir
+from pocketstack.objectstore.storage.types import (
+    AccountInfo,
+    ContainerInfo,
+    ListedObject,
+    ListingQuery,
+    RenderedListing,
+    Subdir,
+)
 from pocketstack.objectstore.timestamp import Timestamp
 
 ALLOW = "DELETE, GET, HEAD, POST, PUT"
@@ -75,15 +82,37 @@ async def get_or_head(ctx: ProxyContext, req: Request) -> Response:
     params = listing.listing_params(req.scope.get("query_string", b""), target="container",
                                     limits=ctx.limits)
     entries: Sequence[ListedObject | Subdir] = ()
-    if req.method == "GET":
+    rendered = await _list_rendered(ctx, req, params, fmt) if req.method == "GET" else None
+    if rendered is not None:
+        info, body = rendered.info, rendered.json
+    elif req.method == "GET":
         info, entries = await _list(ctx, req, params)
     headers = container_headers(ctx, info, owner=is_owner(req))
-    body, ctype = listing.render_stored_listing(req.container or "", entries, fmt)
-    headers["Content-Type"] = ctype
+    if rendered is None:
+        body, _ = listing.render_stored_listing(req.container or "", entries, fmt)
+    headers["Content-Type"] = listing.content_type_of(fmt)
     if req.method == "HEAD":
         return Response(204, headers)
     status = listing.listing_status(body)
     return Response(status, headers, body if status == 200 else b"")
+
+
+async def _list_rendered(ctx: ProxyContext, req: Request, params: listing.ListingParams,
+                         fmt: str) -> RenderedListing | None:
+    """A JSON page without a delimiter as the container database writes it
+    (`storage.listing_json`); None when the replica cannot, and `_list` reads the rows."""
+    if fmt != "application/json" or params.delimiter or params.path is not None:
+        return None
+    account, container = req.account or "", req.container or ""
+    ring = ctx.container_ring
+    part = ring.get_part(account, container)
+    query = ListingQuery(params.limit, params.marker, params.end_marker, params.prefix,
+                         reverse=params.reverse)
+    outcome = await read_first(ctx, ring, part, lambda node, dev: node.list_objects_json(
+        dev, part, account, container, query))
+    if not outcome.ok:
+        raise error_for_status(outcome.status)
+    return outcome.value  # type: ignore[no-any-return]
 
 
 async def _list(ctx: ProxyContext, req: Request, params: listing.ListingParams
