@@ -64,6 +64,24 @@ def test_other_project_gets_403_everywhere(shared: Shared) -> None:
     assert shared.a.swift().get(shared.obj).content == b"secret"  # nothing changed
 
 
+def test_a_container_listing_is_authorized_before_anything_else_is_said(
+        shared: Shared) -> None:
+    """The proxy reads the page first (as Swift's does), but a client without access hears
+    403 whatever it asked: not 404 for a missing container, not 412 or 406 for bad
+    parameters, which only the owner hears."""
+    other, owner = shared.as_b(), shared.a.swift()
+    asks = [({}, shared.container), ({}, "missing"), ({"limit": "100000"}, shared.container),
+            ({"limit": "100000"}, "missing"), ({"format": "bogus"}, shared.container)]
+    accept = {"Accept": "nothing/at-all"}
+    for params, container in asks:
+        assert other.request("GET", container, params=params).status_code == 403
+    assert other.request("GET", shared.container, headers=accept).status_code == 403
+    assert [owner.request("GET", container, params=params).status_code
+            for params, container in asks] == [200, 404, 412, 404, 200]
+    assert owner.request("GET", shared.container, headers=accept).status_code == 406
+    assert owner.listing(shared.container)[0]["name"] == "obj"
+
+
 def test_anonymous_and_bad_tokens_get_401(shared: Shared) -> None:
     anonymous = shared.anonymous()
     assert statuses(anonymous, *everything(shared)) == [401] * len(EVERYTHING)

@@ -170,10 +170,16 @@ async def container_info(ctx: ProxyContext, account: str, container: str, *,
         ctx, ring, part, lambda node, dev: node.head_container(dev, part, account, container))
     info = outcome.value if outcome.ok else None
     if outcome.ok or isinstance(outcome.error, ContainerNotFound):
-        ctx.info.put(_container_key(account, container), info)
+        remember_container_info(ctx, account, container, info)
     elif outcome.status >= 500:
         raise HTTPServiceUnavailable()  # no replica could tell whether it exists
     return info
+
+
+def remember_container_info(ctx: ProxyContext, account: str, container: str,
+                            info: ContainerInfo | None) -> None:
+    """Cache what a replica just said of the container (None: it does not exist)."""
+    ctx.info.put(_container_key(account, container), info)
 
 
 def forget_account(ctx: ProxyContext, account: str) -> None:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pocketstack.objectstore.constraints import ConstraintError
 from pocketstack.objectstore.exceptions import (
     HTTPBadRequest,
     HTTPConflict,
     HTTPMethodNotAllowed,
     HTTPNotFound,
+    SwiftError,
     error_for_status,
 )
 from pocketstack.objectstore.proxy import acl, checks, listing
@@ -25,6 +27,7 @@ from pocketstack.objectstore.proxy.controllers.base import (
     forget_account,
     forget_container,
     read_first,
+    remember_container_info,
     summarize,
     write_all,
 )
@@ -73,60 +76,69 @@ async def authorize(ctx: ProxyContext, req: Request, info: ContainerInfo | None
 
 # -- reads -------------------------------------------------------------------------------------
 async def get_or_head(ctx: ProxyContext, req: Request) -> Response:
-    # from the replicas, not the cache: counts change with every object write
-    info = await container_info(ctx, req.account or "", req.container or "", fresh=True)
+    account, container = req.account or "", req.container or ""
+    refused: SwiftError | ConstraintError | None = None  # answered once authorized
+    params: listing.ListingParams | None = None
+    fmt: str = "application/json"
+    try:
+        fmt = listing.listing_media_type(req.query.get("format"), req.headers.get("accept"))
+        params = listing.listing_params(req.scope.get("query_string", b""),
+                                        target="container", limits=ctx.limits)
+    except (SwiftError, ConstraintError) as exc:
+        refused = exc
+    entries: Sequence[ListedObject | Subdir] = ()
+    rendered: RenderedListing | None = None
+    if req.method == "GET" and params is not None:
+        # The page brings the container's info, from the same snapshot: authorized
+        # after it is read, as Swift's proxy authorizes after its backend GET.
+        info, rendered, entries = await _read_page(ctx, req, params, fmt)
+        remember_container_info(ctx, account, container, info)
+    else:  # from the replicas, not the cache: counts change with every object write
+        info = await container_info(ctx, account, container, fresh=True)
     await authorize(ctx, req, info)
     if info is None:
         raise HTTPNotFound()
-    fmt = listing.listing_media_type(req.query.get("format"), req.headers.get("accept"))
-    params = listing.listing_params(req.scope.get("query_string", b""), target="container",
-                                    limits=ctx.limits)
-    entries: Sequence[ListedObject | Subdir] = ()
-    rendered = await _list_rendered(ctx, req, params, fmt) if req.method == "GET" else None
-    if rendered is not None:
-        info, body = rendered.info, rendered.json
-    elif req.method == "GET":
-        info, entries = await _list(ctx, req, params)
+    if refused is not None:
+        raise refused
     headers = container_headers(ctx, info, owner=is_owner(req))
-    if rendered is None:
-        body, _ = listing.render_stored_listing(req.container or "", entries, fmt)
     headers["Content-Type"] = listing.content_type_of(fmt)
     if req.method == "HEAD":
         return Response(204, headers)
+    body = rendered.json if rendered is not None else \
+        listing.render_stored_listing(container, entries, fmt)[0]
     status = listing.listing_status(body)
     return Response(status, headers, body if status == 200 else b"")
 
 
-async def _list_rendered(ctx: ProxyContext, req: Request, params: listing.ListingParams,
-                         fmt: str) -> RenderedListing | None:
-    """A JSON page without a delimiter as the container database writes it
-    (`storage.listing_json`); None when the replica cannot, and `_list` reads the rows."""
-    if fmt != "application/json" or params.delimiter or params.path is not None:
-        return None
+async def _read_page(ctx: ProxyContext, req: Request, params: listing.ListingParams, fmt: str
+                     ) -> tuple[ContainerInfo | None, RenderedListing | None,
+                                Sequence[ListedObject | Subdir]]:
+    """(info, the page as the database wrote it, or its rows); (None, None, ()) when the
+    container does not exist. A JSON page without a delimiter is asked of the node first
+    (`storage.listing_json`); a node that declines is asked for the rows."""
     account, container = req.account or "", req.container or ""
     ring = ctx.container_ring
     part = ring.get_part(account, container)
-    query = ListingQuery(params.limit, params.marker, params.end_marker, params.prefix,
-                         reverse=params.reverse)
-    outcome = await read_first(ctx, ring, part, lambda node, dev: node.list_objects_json(
-        dev, part, account, container, query))
-    if not outcome.ok:
-        raise error_for_status(outcome.status)
-    return outcome.value  # type: ignore[no-any-return]
-
-
-async def _list(ctx: ProxyContext, req: Request, params: listing.ListingParams
-                ) -> tuple[ContainerInfo, Sequence[ListedObject | Subdir]]:
-    account, container = req.account or "", req.container or ""
-    ring = ctx.container_ring
-    part = ring.get_part(account, container)
+    if fmt == "application/json" and not params.delimiter and params.path is None:
+        query = ListingQuery(params.limit, params.marker, params.end_marker, params.prefix,
+                             reverse=params.reverse)
+        outcome = await read_first(ctx, ring, part, lambda node, dev: node.list_objects_json(
+            dev, part, account, container, query))
+        if outcome.status == 404:
+            return None, None, ()
+        if not outcome.ok:
+            raise error_for_status(outcome.status)
+        if outcome.value is not None:
+            return outcome.value.info, outcome.value, ()
     outcome = await read_first(ctx, ring, part, lambda node, dev: node.list_objects(
         dev, part, account, container, limit=params.limit, marker=params.marker,
         end_marker=params.end_marker, prefix=params.prefix, delimiter=params.delimiter,
         path=params.path, reverse=params.reverse))
+    if outcome.status == 404:
+        return None, None, ()
     if not outcome.ok:
         raise error_for_status(outcome.status)
-    return outcome.value.info, outcome.value.entries
+    return outcome.value.info, None, outcome.value.entries
 
 
 def container_headers(ctx: ProxyContext, info: ContainerInfo, *, owner: bool
