@@ -253,8 +253,13 @@ class Response:
             await send({"type": "http.response.body", "body": bytes(body)})
             return
         async for chunk in body:
-            if chunk:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            # A body that knows it just gave its last chunk (``exhausted``: a storage body
+            # read whole ahead) ends the response with it: one message fewer to relay.
+            last = getattr(body, "exhausted", False)
+            if chunk or last:
+                await send({"type": "http.response.body", "body": chunk, "more_body": not last})
+            if last:
+                return
         await send({"type": "http.response.body", "body": b""})
 
 

@@ -541,6 +541,11 @@ class _ThreadedBody:
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self
 
+    @property
+    def exhausted(self) -> bool:
+        """Nothing is left to read: the chunk just returned was the last one."""
+        return self._done and not self._buffer and self._ahead is None
+
     async def __anext__(self) -> bytes:
         if self._buffer:
             chunk = self._buffer.popleft()

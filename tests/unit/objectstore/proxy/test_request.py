@@ -205,3 +205,27 @@ def test_response_streams_and_closes() -> None:
     assert closed == [True]
     assert (b"x-utf8", "\u2713".encode()) in sent(Response(200, {"X-Utf8": "\u2713"}))[0][
         "headers"]
+
+
+def test_a_body_that_knows_its_end_ends_the_response_with_its_last_chunk() -> None:
+    class ReadAhead:
+        """Two chunks, both already read: ``exhausted`` once the second is out."""
+
+        def __init__(self) -> None:
+            self.chunks = [b"ab", b"cd"]
+
+        def __aiter__(self) -> ReadAhead:
+            return self
+
+        async def __anext__(self) -> bytes:
+            if not self.chunks:
+                raise AssertionError("asked past its end")
+            return self.chunks.pop(0)
+
+        @property
+        def exhausted(self) -> bool:
+            return not self.chunks
+
+    messages = sent(Response(200, {}, ReadAhead(), content_length=4))
+    assert [(m["body"], m["more_body"]) for m in messages[1:]] == [(b"ab", True),
+                                                                    (b"cd", False)]

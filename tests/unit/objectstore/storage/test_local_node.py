@@ -103,6 +103,23 @@ async def test_large_objects_hop_once_per_batch(node: LocalNode) -> None:
     assert hops == ["get", "_next_chunk", "_next_chunk", "_next_chunk"]
 
 
+async def test_a_body_tells_when_its_last_chunk_is_out(node: LocalNode) -> None:
+    """``exhausted`` (what lets the proxy end the response with the last chunk): at once
+    after a small object's only chunk; for a large one only once it read past the end."""
+    await put(node, "one", b"x" * 100)
+    _info, body = await node.get_object("sda", 0, "a", "c", "one", policy=0)
+    assert not body.exhausted  # type: ignore[attr-defined]
+    assert await anext(aiter(body)) == b"x" * 100 and body.exhausted  # type: ignore[attr-defined]
+    assert [chunk async for chunk in body] == []
+    await put(node, "many", os.urandom(10_000))
+    _info, body = await node.get_object("sda", 0, "a", "c", "many", policy=0)
+    seen = []
+    async for chunk in body:
+        seen.append((len(chunk), body.exhausted))  # type: ignore[attr-defined]
+    assert sum(n for n, _ in seen) == 10_000 and not any(done for _, done in seen)
+    assert body.exhausted  # type: ignore[attr-defined]
+
+
 async def test_closing_a_body_waits_for_its_read_ahead(node: LocalNode) -> None:
     await put(node, "ahead", os.urandom(40_000))
     _info, body = await node.get_object("sda", 0, "a", "c", "ahead", policy=0)
