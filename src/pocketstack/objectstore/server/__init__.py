@@ -16,6 +16,8 @@ Routes (every name is one percent-encoded path segment, see `wire.quote_segment`
     POST   /containers/<dev>/<part>/<a>/<c>    post_container  204
     DELETE /containers/<dev>/<part>/<a>/<c>    delete_container 204
     GET    /containers/<dev>/<part>/<a>/<c>    list_objects    200: ContainerListing
+    GET    /containers/<dev>/<part>/<a>/<c>?rendered=json  list_objects_json
+                                               200: the JSON page; X-Backend-Info | 204
     PUT    /containers/<dev>/<part>/<a>/<c>/<o> update_container_listing (ObjectRowUpdate) 204
     PUT    /accounts/<dev>/<part>/<a>          put_account     201|202: {"created": bool}
     HEAD   /accounts/<dev>/<part>/<a>          head_account    200: X-Backend-Info

@@ -142,6 +142,12 @@ def _listing_query(call: Call) -> ListingQuery:
 
 async def list_objects(call: Call) -> ASGIApp:
     q = _listing_query(call)
+    if call.query.get("rendered") == "json":  # list_objects_json: the page, or 204
+        rendered = await call.node.list_objects_json(*_container(call), q)
+        if rendered is None:
+            return _no_content()
+        return Response(rendered.json, media_type=wire.JSON_MEDIA_TYPE,
+                        headers={wire.INFO_HEADER: wire.encode(rendered.info).decode("ascii")})
     listing = await call.node.list_objects(
         *_container(call),
         limit=q.limit,

@@ -61,8 +61,8 @@ metadata=None) -> bool``: creates (True) or updates (False) the container. Reviv
 -> ContainerListing``: info plus one page (Swift semantics, see `listing`).
 ``list_objects_json(..., query: ListingQuery) -> RenderedListing | None``
     The same page (no delimiter) as Swift's JSON listing, if the node can write it
-    faster than the caller renders rows (a local node: `listing_json`); None otherwise
-    (the default), and the caller asks ``list_objects``.
+    faster than the caller renders rows (`listing_json`; a remote node asks its server);
+    None otherwise, and the caller asks ``list_objects``.
 ``update_container_listing(device, partition, account, container, obj, *, timestamp,
 size, content_type, etag, deleted=False, policy_index=0) -> None``
     The object server's update of the container's listing (a DELETE is ``deleted``).

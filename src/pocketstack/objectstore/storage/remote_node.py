@@ -45,8 +45,10 @@ from pocketstack.objectstore.storage.types import (
     ContainerInfo,
     ContainerListing,
     ContainerUpdate,
+    ListingQuery,
     ObjectBody,
     ObjectInfo,
+    RenderedListing,
 )
 from pocketstack.objectstore.timestamp import Timestamp
 
@@ -347,6 +349,20 @@ class RemoteNode(RemoteReplication):
         response = await self._send("GET", url, query=query)
         with map_exceptions(self.base_url):
             return wire.decode_listing(ContainerListing, response.content)
+
+    async def list_objects_json(
+        self, device: str, partition: int, account: str, container: str, query: ListingQuery
+    ) -> RenderedListing | None:
+        if query.delimiter or query.path is not None:
+            return None
+        params = _listing_query(query.limit, query.marker, query.end_marker, query.prefix,
+                                None, None, query.reverse)
+        url = wire.build_path("containers", device, partition, account, container)
+        response = await self._send("GET", url, query={**params, "rendered": "json"})
+        info = response.headers.get(wire.INFO_HEADER)
+        if response.status_code == 204 or info is None:  # declined (or an older server)
+            return None
+        return RenderedListing(self._decode(ContainerInfo, info), response.content)
 
     async def update_container_listing(
         self,

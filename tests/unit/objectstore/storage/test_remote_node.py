@@ -36,7 +36,7 @@ from pocketstack.objectstore.storage.exceptions import (
 )
 from pocketstack.objectstore.storage.local_node import LocalNode
 from pocketstack.objectstore.storage.remote_node import RemoteNode
-from pocketstack.objectstore.storage.types import ObjectBody, ObjectInfo
+from pocketstack.objectstore.storage.types import ListingQuery, ObjectBody, ObjectInfo
 from pocketstack.objectstore.timestamp import Timestamp
 
 pytestmark = pytest.mark.anyio
@@ -392,6 +392,20 @@ async def test_answers_without_documents() -> None:
         with pytest.raises(StorageError) as caught:
             await remote.head_account(DEV, PART, "garbled")
     assert caught.value.status == 500 and "malformed" in str(caught.value)
+
+
+async def test_a_server_that_knows_no_rendered_pages_is_declined() -> None:
+    """An older storage server answers ``?rendered=json`` with its plain listing document
+    (no info header): the page is declined, and the proxy asks for the rows."""
+    asked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.params.get("rendered", ""))
+        return httpx.Response(200, content=b'{"info": {}, "entries": []}')
+
+    async with _mock(handler) as remote:
+        assert await remote.list_objects_json(DEV, PART, "a", "c", ListingQuery(10)) is None
+    assert asked == ["json"]
 
 
 # -- pooling and replication reads ----------------------------------------------------
