@@ -15,7 +15,8 @@ ASCII without DEL, and when no row needs Python: a content type with parameters 
 ``swift_bytes`` sets the size), or a value of an unexpected type. Otherwise `render_page`
 answers None and the caller lists the rows (`list_entries`).
 
-The rows are concatenated in the order the subquery yields them (``ORDER BY name``, with a
+An SQLite without its JSON functions (built in since 3.38) renders nothing here. The rows
+are concatenated in the order the subquery yields them (``ORDER BY name``, with a
 ``LIMIT``, which SQLite does not flatten into the aggregate). SQLite 3.44 and later are told
 the order explicitly (``group_concat(... ORDER BY ...)``).
 """
@@ -23,11 +24,24 @@ the order explicitly (``group_concat(... ORDER BY ...)``).
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from typing import Final
 
 from pocketstack.objectstore.storage.listing import Bound, bounds_sql
 
 _ORDERED_AGGREGATES: Final = sqlite3.sqlite_version_info >= (3, 44, 0)
+
+
+def _has_json_functions() -> bool:
+    """JSON is built into SQLite since 3.38; older builds may lack it (then Python renders)."""
+    try:
+        with closing(sqlite3.connect(":memory:")) as probe:
+            return bool(probe.execute("SELECT json_quote('a')").fetchone())
+    except sqlite3.Error:
+        return False
+
+
+_RENDERS: Final = _has_json_functions()
 
 # One object's record, as proxy.listing._object_json writes it.
 _RECORD: Final = (
@@ -48,6 +62,8 @@ def render_page(conn: sqlite3.Connection, lower: Bound, upper: Bound, reverse: b
                 limit: int) -> bytes | None:
     """The live objects between the bounds, ``limit`` at most, in name order (descending
     if ``reverse``), as Swift's JSON listing; None when Python must render them."""
+    if not _RENDERS:
+        return None
     if limit <= 0:
         return b"[]"
     clauses, params = bounds_sql(lower, upper)

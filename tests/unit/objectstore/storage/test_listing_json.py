@@ -7,10 +7,12 @@ import itertools
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pocketstack.objectstore.proxy.listing import render_stored_listing
+from pocketstack.objectstore.storage import listing_json
 from pocketstack.objectstore.storage.container_broker import ContainerBroker
 from pocketstack.objectstore.storage.types import ListingQuery, ObjectRecord
 from pocketstack.objectstore.timestamp import Timestamp
@@ -101,3 +103,11 @@ def test_pages_only_python_renders_are_left_to_it(devices: Path) -> None:
     assert delete.rendered_listing(ListingQuery(100)).json == b"[]"  # type: ignore[union-attr]
     assert unicode.rendered_listing(ListingQuery(100, delimiter="/")) is None
     assert unicode.rendered_listing(ListingQuery(100, path="")) is None
+
+
+def test_an_sqlite_without_json_functions_leaves_every_page_to_python(
+        devices: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    broker = broker_with(devices, plain(3))
+    assert broker.rendered_listing(ListingQuery(10)) is not None
+    monkeypatch.setattr(listing_json, "_RENDERS", False)
+    assert broker.rendered_listing(ListingQuery(10)) is None
