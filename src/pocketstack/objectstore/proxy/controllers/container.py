@@ -88,14 +88,21 @@ async def get_or_head(ctx: ProxyContext, req: Request) -> Response:
         refused = exc
     entries: Sequence[ListedObject | Subdir] = ()
     rendered: RenderedListing | None = None
+    failed: SwiftError | None = None  # the replicas' answer, told once authorized
     if req.method == "GET" and params is not None:
         # The page brings the container's info, from the same snapshot: authorized
         # after it is read, as Swift's proxy authorizes after its backend GET.
-        info, rendered, entries = await _read_page(ctx, req, params, fmt)
-        remember_container_info(ctx, account, container, info)
+        try:
+            info, rendered, entries = await _read_page(ctx, req, params, fmt)
+        except SwiftError as exc:
+            info, failed = None, exc
+        else:
+            remember_container_info(ctx, account, container, info)
     else:  # from the replicas, not the cache: counts change with every object write
         info = await container_info(ctx, account, container, fresh=True)
     await authorize(ctx, req, info)
+    if failed is not None:
+        raise failed
     if info is None:
         raise HTTPNotFound()
     if refused is not None:
