@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from pocketstack.objectstore.constraints import ConstraintError
 from pocketstack.objectstore.exceptions import (
     HTTPForbidden,
     HTTPMethodNotAllowed,
     HTTPNotFound,
+    SwiftError,
     error_for_status,
 )
 from pocketstack.objectstore.proxy import acl, checks, listing
@@ -29,6 +31,7 @@ from pocketstack.objectstore.proxy.controllers.base import (
     account_info,
     forget_account,
     read_first,
+    remember_account_info,
     summarize,
     write_all,
 )
@@ -65,17 +68,40 @@ async def _authorize(ctx: ProxyContext, req: Request, *, fresh: bool = False
 
 
 async def get_or_head(ctx: ProxyContext, req: Request) -> Response:
-    info = await _authorize(ctx, req, fresh=True)  # stats: from the replicas
-    fmt = listing.listing_media_type(req.query.get("format"), req.headers.get("accept"))
-    params = listing.listing_params(req.scope.get("query_string", b""), target="account",
-                                    limits=ctx.limits)
+    account = req.account or ""
+    refused: SwiftError | ConstraintError | None = None  # answered once authorized
+    params: listing.ListingParams | None = None
+    fmt: str = "application/json"
+    try:
+        fmt = listing.listing_media_type(req.query.get("format"), req.headers.get("accept"))
+        params = listing.listing_params(req.scope.get("query_string", b""), target="account",
+                                        limits=ctx.limits)
+    except (SwiftError, ConstraintError) as exc:
+        refused = exc
+    rows: list[listing.ContainerRow | listing.SubdirRow] = []
+    failed: SwiftError | None = None  # the replicas' answer, told once authorized
+    if req.method == "GET" and params is not None:
+        # The page brings the account's info (its ACLs too), from the same snapshot: one
+        # storage read, then the request is authorized, as for a container listing.
+        try:
+            info, rows = await _read_page(ctx, req, params)
+        except SwiftError as exc:
+            info, failed = None, exc
+        else:
+            remember_account_info(ctx, account, info)
+        remember_account(req, info)
+        assert req.authorize is not None
+        await req.authorize(req)
+    else:
+        info = await _authorize(ctx, req, fresh=True)  # stats: from the replicas
+    if failed is not None:
+        raise failed
+    if refused is not None:
+        raise refused
     if info is None and not is_owner(req):
         raise HTTPNotFound()
-    rows: list[listing.ContainerRow | listing.SubdirRow] = []
-    if info is not None and req.method == "GET":
-        info, rows = await _list(ctx, req, params)
     headers = account_headers(ctx, info, owner=is_owner(req))
-    body, ctype = listing.render_account_listing(req.account or "", rows, fmt)
+    body, ctype = listing.render_account_listing(account, rows, fmt)
     headers["Content-Type"] = ctype
     status = listing.listing_status(body)
     if req.method == "HEAD":
@@ -83,8 +109,10 @@ async def get_or_head(ctx: ProxyContext, req: Request) -> Response:
     return Response(status, headers, body if status == 200 else b"")
 
 
-async def _list(ctx: ProxyContext, req: Request, params: listing.ListingParams
-                ) -> tuple[AccountInfo, list[listing.ContainerRow | listing.SubdirRow]]:
+async def _read_page(ctx: ProxyContext, req: Request, params: listing.ListingParams
+                     ) -> tuple[AccountInfo | None, list[listing.ContainerRow | listing.SubdirRow]]:
+    """The account's info and one page of its containers; (None, []) when it does not
+    exist."""
     account = req.account or ""
     if not checks.allows_reserved_names(req):
         params = _without_reserved(params)
@@ -94,6 +122,8 @@ async def _list(ctx: ProxyContext, req: Request, params: listing.ListingParams
         dev, part, account, limit=params.limit, marker=params.marker,
         end_marker=params.end_marker, prefix=params.prefix, delimiter=params.delimiter,
         reverse=params.reverse))
+    if outcome.status == 404:
+        return None, []
     if not outcome.ok:
         raise error_for_status(outcome.status)
     rows: list[listing.ContainerRow | listing.SubdirRow] = []

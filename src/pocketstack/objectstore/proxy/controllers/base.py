@@ -140,7 +140,7 @@ async def account_info(ctx: ProxyContext, account: str, *, fresh: bool = False
                                lambda node, dev: node.head_account(dev, part, account))
     info = outcome.value if outcome.ok else None
     if outcome.ok or isinstance(outcome.error, AccountNotFound):
-        ctx.info.put(key, info)
+        remember_account_info(ctx, account, info)
     elif outcome.status >= 500:
         raise HTTPServiceUnavailable()  # no replica could tell whether it exists
     return info
@@ -174,6 +174,11 @@ async def container_info(ctx: ProxyContext, account: str, container: str, *,
     elif outcome.status >= 500:
         raise HTTPServiceUnavailable()  # no replica could tell whether it exists
     return info
+
+
+def remember_account_info(ctx: ProxyContext, account: str, info: AccountInfo | None) -> None:
+    """Cache what a replica just said of the account (None: it does not exist)."""
+    ctx.info.put(("a", account), info)
 
 
 def remember_container_info(ctx: ProxyContext, account: str, container: str,
