@@ -67,14 +67,18 @@ def test_other_project_gets_403_everywhere(shared: Shared) -> None:
 def test_a_container_listing_is_authorized_before_anything_else_is_said(
         shared: Shared) -> None:
     """The proxy reads the page first (as Swift's does), but a client without access hears
-    403 whatever it asked: not 404 for a missing container, not 412 or 406 for bad
-    parameters, which only the owner hears."""
+    403 for what the storage would say: not 404 for a missing container, not 412 for bad
+    parameters, which only the owner hears. An unacceptable Accept is 406 to any
+    authenticated client, as Swift's listing_formats answers it before auth (an anonymous
+    one still hears 401 here: Swift would say 406)."""
     other, owner = shared.as_b(), shared.a.swift()
     asks = [({}, shared.container), ({}, "missing"), ({"limit": "100000"}, shared.container),
             ({"limit": "100000"}, "missing"), ({"format": "bogus"}, shared.container)]
     accept = {"Accept": "nothing/at-all"}
     for params, container in asks:
         assert other.request("GET", container, params=params).status_code == 403
+    for method in ("GET", "HEAD"):
+        assert other.request(method, shared.container, headers=accept).status_code == 406
     assert [owner.request("GET", container, params=params).status_code
             for params, container in asks] == [200, 404, 412, 404, 200]
     assert owner.request("GET", shared.container, headers=accept).status_code == 406
@@ -84,13 +88,13 @@ def test_a_container_listing_is_authorized_before_anything_else_is_said(
 def test_an_account_listing_is_authorized_before_anything_else_is_said(
         shared: Shared) -> None:
     """As for containers: the page is read first, but only the owner hears about bad
-    parameters; the listing and its headers come from that one read. What another
-    project hears for an unacceptable Accept is not asserted: 406 for an account, 403 for
-    a container here, where Swift's listing_formats middleware (before auth) answers 406
-    to anyone."""
+    parameters; the listing and its headers come from that one read; an unacceptable
+    Accept is 406 to anyone."""
     other, owner = shared.as_b(), shared.a.swift()
     accept = {"Accept": "nothing/at-all"}
     assert other.request("GET", params={"limit": "100000"}).status_code == 403
+    assert other.request("GET", headers=accept).status_code == 406
+    assert other.request("HEAD", headers=accept).status_code == 406
     assert other.request("GET").status_code == 403
     assert owner.request("GET", params={"limit": "100000"}).status_code == 412
     assert owner.request("GET", headers=accept).status_code == 406

@@ -69,11 +69,12 @@ async def _authorize(ctx: ProxyContext, req: Request, *, fresh: bool = False
 
 async def get_or_head(ctx: ProxyContext, req: Request) -> Response:
     account = req.account or ""
-    refused: SwiftError | ConstraintError | None = None  # answered once authorized
+    # The format first, to anyone (Swift's listing_formats runs before auth); bad
+    # parameters are the account server's answer, told only once authorized.
+    fmt = listing.listing_media_type(req.query.get("format"), req.headers.get("accept"))
+    refused: SwiftError | ConstraintError | None = None
     params: listing.ListingParams | None = None
-    fmt: str = "application/json"
     try:
-        fmt = listing.listing_media_type(req.query.get("format"), req.headers.get("accept"))
         params = listing.listing_params(req.scope.get("query_string", b""), target="account",
                                         limits=ctx.limits)
     except (SwiftError, ConstraintError) as exc:

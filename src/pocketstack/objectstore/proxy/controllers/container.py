@@ -77,11 +77,12 @@ async def authorize(ctx: ProxyContext, req: Request, info: ContainerInfo | None
 # -- reads -------------------------------------------------------------------------------------
 async def get_or_head(ctx: ProxyContext, req: Request) -> Response:
     account, container = req.account or "", req.container or ""
-    refused: SwiftError | ConstraintError | None = None  # answered once authorized
+    # The format first, to anyone (Swift's listing_formats runs before auth); bad
+    # parameters are the container server's answer, told only once authorized.
+    fmt = listing.listing_media_type(req.query.get("format"), req.headers.get("accept"))
+    refused: SwiftError | ConstraintError | None = None
     params: listing.ListingParams | None = None
-    fmt: str = "application/json"
     try:
-        fmt = listing.listing_media_type(req.query.get("format"), req.headers.get("accept"))
         params = listing.listing_params(req.scope.get("query_string", b""),
                                         target="container", limits=ctx.limits)
     except (SwiftError, ConstraintError) as exc:
