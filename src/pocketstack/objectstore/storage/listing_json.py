@@ -10,7 +10,7 @@ so the loop goes on serving meanwhile.
 "The very same bytes" is what the Python renderer writes (``json.dumps`` with its ASCII
 escapes, Swift's key order, ``last_modified`` from the stored timestamp). SQLite's
 ``json_quote`` escapes ASCII as Python does, except DEL; it leaves other characters as
-UTF-8, where Python writes ``\\uXXXX``. So a page is rendered here only when its text is
+UTF-8, where Python writes a ``\\u`` escape. So a page is rendered here only when its text is
 ASCII without DEL, and when no row needs Python: a content type with parameters (its
 ``swift_bytes`` sets the size), or a value of an unexpected type. Otherwise `render_page`
 answers None and the caller lists the rows (`list_entries`).
@@ -80,7 +80,7 @@ def render_page(conn: sqlite3.Connection, lower: Bound, upper: Bound, reverse: b
     text, needs_python, nulls = row
     if needs_python or nulls:
         return None
-    body = f"[{text or ''}]"
-    if not body.isascii() or "\x7f" in body:
+    text = text or ""
+    if not text.isascii() or "\x7f" in text:
         return None
-    return body.encode("ascii")
+    return b"[" + text.encode("ascii") + b"]"

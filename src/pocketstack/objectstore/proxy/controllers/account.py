@@ -59,12 +59,16 @@ async def handle(ctx: ProxyContext, req: Request) -> Response:
 
 async def _authorize(ctx: ProxyContext, req: Request, *, fresh: bool = False
                      ) -> AccountInfo | None:
-    account = req.account or ""
-    info = await account_info(ctx, account, fresh=fresh)
+    info = await account_info(ctx, req.account or "", fresh=fresh)
+    await _authorize_with(req, info)
+    return info
+
+
+async def _authorize_with(req: Request, info: AccountInfo | None) -> None:
+    """Run the deferred authorization with the account's ACLs (``info``) at hand."""
     remember_account(req, info)
     assert req.authorize is not None
     await req.authorize(req)
-    return info
 
 
 async def get_or_head(ctx: ProxyContext, req: Request) -> Response:
@@ -90,9 +94,7 @@ async def get_or_head(ctx: ProxyContext, req: Request) -> Response:
             info, failed = None, exc
         else:
             remember_account_info(ctx, account, info)
-        remember_account(req, info)
-        assert req.authorize is not None
-        await req.authorize(req)
+        await _authorize_with(req, info)
     else:
         info = await _authorize(ctx, req, fresh=True)  # stats: from the replicas
     if failed is not None:
