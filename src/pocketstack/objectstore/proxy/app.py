@@ -2,7 +2,8 @@
 
 Pipeline, outermost first (as Swift's ``proxy-server.conf``):
 request id (``X-Trans-Id``) → errors (Swift bodies) → healthcheck → /info
-→ v1.0 auth → path checks → CORS → the feature pipeline (``pipeline.py``; Keystone auth is
+→ v1.0 auth → plain object reads (``plain_read.py``: a GET or HEAD the rest would only
+pass on) → path checks → CORS → the feature pipeline (``pipeline.py``; Keystone auth is
 one of its steps, ``middleware/``) → the account / container / object controller. Serve it
 with ``http1.SwiftHttpProtocol`` (raw UTF-8 request targets, Title-Cased header names,
 the keep-alive echo).
@@ -35,6 +36,7 @@ from pocketstack.objectstore.proxy.controllers import account, container, obj, o
 from pocketstack.objectstore.proxy.info import swift_info
 from pocketstack.objectstore.proxy.middleware import build_stack
 from pocketstack.objectstore.proxy.pipeline import compose
+from pocketstack.objectstore.proxy.plain_read import PlainReads
 from pocketstack.objectstore.proxy.request import Request, Response
 from pocketstack.objectstore.storage.exceptions import StorageError
 
@@ -69,10 +71,12 @@ os.register_at_fork(after_in_child=trans_id.reseed)
 
 
 class ProxyApp:
-    def __init__(self, ctx: ProxyContext) -> None:
+    def __init__(self, ctx: ProxyContext, *, plain_reads: bool = True) -> None:
         self.ctx = ctx
         self.stack = build_stack(ctx)
         self.pipeline = compose(self.stack, self.core)
+        # off only where its answers are compared with the full path's (its tests)
+        self.plain_reads = PlainReads(ctx) if plain_reads else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -99,6 +103,10 @@ class ProxyApp:
             return self.info(scope)
         if path in v1auth.PATHS:
             return await v1auth.handle(self.ctx, Request.from_scope(scope, receive))
+        if self.plain_reads is not None:
+            plain = await self.plain_reads.answer(scope)
+            if plain is not None:
+                return plain
         req = Request.from_scope(scope, receive)
         return await self.route(req)
 
@@ -130,7 +138,9 @@ class ProxyApp:
         return await handler(self.ctx, req)
 
 
-def create_app(ctx: ProxyContext, *, access_log: bool = True) -> ASGIApp:
+def create_app(ctx: ProxyContext, *, access_log: bool = True, plain_reads: bool = True
+               ) -> ASGIApp:
     return wrap_service_app(
-        ProxyApp(ctx), service="object-store", render=render, access_log=access_log,
-        header_names=("x-trans-id", "x-openstack-request-id"), id_factory=trans_id)
+        ProxyApp(ctx, plain_reads=plain_reads), service="object-store", render=render,
+        access_log=access_log, header_names=("x-trans-id", "x-openstack-request-id"),
+        id_factory=trans_id)

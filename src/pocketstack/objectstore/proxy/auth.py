@@ -87,17 +87,18 @@ class KeystoneAuth:
     async def authenticate(self, req: Request) -> None:
         token = req.headers.get("x-auth-token") or req.headers.get("x-storage-token")
         if token:
-            req.auth = await self._validate(token)
+            req.auth = await self.identify(token)
         service_token = req.headers.get("x-service-token")
         if service_token:
-            req.service_auth = await self._validate(service_token)
+            req.service_auth = await self.identify(service_token)
             if req.service_auth is None:
                 req.auth = None  # an unconfirmed identity is anonymous
         if req.auth is not None and not req.auth.allows("object-store", req.method, req.path):
             raise HTTPUnauthorized()  # an application credential's access rules refuse it
         req.authorize = self.authorize
 
-    async def _validate(self, token: str) -> AuthContext | None:
+    async def identify(self, token: str) -> AuthContext | None:
+        """The caller behind a token; None when it is not valid now."""
         try:
             return await self.ctx.validator.validate(token)
         except InvalidToken:
@@ -129,11 +130,14 @@ class KeystoneAuth:
             raise HTTPUnauthorized()
 
     def _is_owner(self, req: Request, auth: AuthContext) -> bool:
+        return self.owns(auth, req.account or "", req.service_auth)
+
+    def owns(self, auth: AuthContext, account: str, service_auth: AuthContext | None
+             ) -> bool:
         """Reseller admin, or an operator of the account's project (with the service token
         the account's prefix asks for)."""
         if auth.has_role(self.settings.reseller_admin_role):
             return True
-        account = req.account or ""
         if not matches_project(self.settings, account, auth.project_id):
             return False
         if not auth.has_role(*self.settings.operator_roles):
@@ -142,7 +146,7 @@ class KeystoneAuth:
         service_roles = reseller_prefixes(self.settings).get(prefix or "", ())
         if not service_roles:
             return True
-        return req.service_auth is not None and req.service_auth.has_role(*service_roles)
+        return service_auth is not None and service_auth.has_role(*service_roles)
 
     def _names_allowed(self, req: Request, auth: AuthContext) -> bool:
         """May ACL entries match this user by name? Only within the default domain."""

@@ -72,6 +72,12 @@ async def locate(ctx: ProxyContext, req: Request) -> Located:
     await containers.authorize(ctx, req, info)
     if info is None:
         raise HTTPNotFound()
+    return place(ctx, account, container, obj, info)
+
+
+def place(ctx: ProxyContext, account: str, container: str, obj: str, info: ContainerInfo
+          ) -> Located:
+    """Where an object of an existing container lives."""
     policy = ctx.policies.get(info.storage_policy_index)
     return Located(account, container, obj, info, policy,
                    policy.ring.get_part(account, container, obj))
@@ -86,6 +92,17 @@ async def get_or_head(ctx: ProxyContext, req: Request) -> Response:
         return _head_response(req, info)
     floor = await newest_floor(ctx, here) if newest else None
     return (await read_object(ctx, req, here, floor))[1]
+
+
+async def plain_get_or_head(ctx: ProxyContext, here: Located, method: str
+                            ) -> tuple[ObjectInfo, Response]:
+    """The object and what ``get_or_head`` answers a GET or HEAD of it that asks for
+    nothing more: no Range, no condition, no X-Newest (``proxy/plain_read.py``)."""
+    if method == "HEAD":
+        info = await _newest_or_first(ctx, here, newest=False)
+        return info, _whole_head_response(info)
+    info, body = await _open(ctx, here, None, None)
+    return info, _object_response(info, body)
 
 
 async def newest_floor(ctx: ProxyContext, here: Located) -> Timestamp:
@@ -253,7 +270,13 @@ def _head_response(req: Request, info: ObjectInfo) -> Response:
                                              float(info.last_modified))
     if status is not None:  # 304/412 keep every header of the object, as Swift's
         return Response(status, headers)
-    return Response(200, headers, None, content_length=info.content_length)
+    return _whole_head_response(info, headers)
+
+
+def _whole_head_response(info: ObjectInfo, headers: dict[str, str] | None = None
+                         ) -> Response:
+    return Response(200, object_headers(info) if headers is None else headers, None,
+                    content_length=info.content_length)
 
 
 def object_headers(info: ObjectInfo) -> dict[str, str]:
