@@ -214,6 +214,8 @@ def _iso_second(seconds: int) -> str:
 
 def _parse(value: Timestamp | str | bytes | float | int) -> tuple[int, int]:
     """(raw ticks, offset) from any accepted input, or ValueError."""
+    if type(value) is int:  # exact without a Fraction (``from_raw`` passes 0)
+        return value * TICKS_PER_SECOND, 0
     if isinstance(value, Timestamp):
         return value.raw, value.offset
     if isinstance(value, bytes):
