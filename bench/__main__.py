@@ -1,11 +1,11 @@
 """``make bench``: measure the machine's ceilings, start a throwaway pocketstack (and with
 ``--compare upstream`` upstream Keystone + Swift from PyPI), time first and cold starts, run
-the identity and object workloads over HTTP in interleaved rounds, print one table and JSON
-lines; ``--profile`` then samples pocketstack with py-spy during small PUT, small GET and
-token validate.
+the identity and object workloads over HTTP in interleaved rounds (the object workload also
+on a pocketstack with ``--workers 2``), print one table and JSON lines; ``--profile`` then
+samples pocketstack with py-spy during small PUT, small GET and token validate.
 
     python -m bench [--compare upstream] [--quick] [--rounds 2] [--concurrency 16]
-                    [--profile] [--ps-arg=--workers=2 ...] [--keep]
+                    [--workers 2] [--profile] [--ps-arg=--log-level=info ...] [--keep]
 
 Everything of a run stays in ``.bench/run-<time>/`` (logs, ``results.jsonl``, profiles);
 the clouds' data is removed at the end unless ``--keep``.
@@ -32,7 +32,7 @@ from bench import ceilings, profile
 from bench.clouds import Cloud, PocketstackCloud, login
 from bench.identity import OVERHEAD_ROUNDS, IdentityBench, bcrypt_ms
 from bench.objects import ObjectBench, Payloads, Target, Workload, session
-from bench.report import Run, ceilings_table, json_lines, startup_table, table
+from bench.report import PS, Run, ceilings_table, json_lines, startup_table, table
 from bench.runner import Result, pool
 
 ROOT = Path(__file__).resolve().parent.parent / ".bench"
@@ -79,6 +79,9 @@ def parse_args() -> argparse.Namespace:
                         help="afterwards, py-spy pocketstack during small PUT, GET, validate")
     parser.add_argument("--ps-arg", action="append", default=[], metavar="ARG",
                         help="extra argument for `pocketstack up` (repeatable)")
+    parser.add_argument("--workers", type=int, default=2, metavar="N",
+                        help="also run the object workload on a pocketstack serving with "
+                             "`up --workers N` (default 2; 0 or 1: not)")
     parser.add_argument("--bcrypt-rounds", type=int, default=12)
     parser.add_argument("--keep", action="store_true", help="keep the clouds' data")
     return parser.parse_args()
@@ -319,6 +322,24 @@ def measure_ceilings(run: Run, counts: Counts, work: Path) -> None:
     print(ceilings_table(run), flush=True)
 
 
+def start_workers_cloud(args: argparse.Namespace, run: Run, work: Path) -> PocketstackCloud:
+    """A second pocketstack for the object workload, serving with ``--workers N``: the data
+    path's multi-process configuration (issue 7), measured beside the default one process.
+    Its idle memory is taken as for the others; it joins the object phases' alternation."""
+    name = f"{PS} --workers {args.workers}"
+    cloud = PocketstackCloud(work, bcrypt_rounds=args.bcrypt_rounds, name=name,
+                             extra_args=[*args.ps_arg, f"--workers={args.workers}"],
+                             data_dir="pocketstack-workers")
+    first = cloud.start()
+    print(f"{name}: first start: token {first.first_token_s:.2f} s, storage "
+          f"{first.storage_ready_s:.2f} s", flush=True)
+    time.sleep(2)
+    memory = cloud.servers().memory()
+    run.memory[name] = {"idle_rss_mb": memory.rss_mb, "idle_pss_mb": memory.pss_mb,
+                        "processes": memory.processes}
+    return cloud
+
+
 def run_clouds(args: argparse.Namespace, counts: Counts, run: Run, work: Path) -> None:
     """Start the clouds, run the workloads (and the profile), stop the clouds."""
     rounds = max(1, args.rounds)
@@ -337,6 +358,8 @@ def run_clouds(args: argparse.Namespace, counts: Counts, run: Run, work: Path) -
             if args.bcrypt_rounds > OVERHEAD_ROUNDS:
                 overhead_phase(args, counts, run, work)
         if args.only in (None, "objects"):
+            if args.workers > 1:
+                clouds.append(start_workers_cloud(args, run, work))
             asyncio.run(object_phases(clouds, counts, rounds, run, sampler))
             for name, (rss, pss) in sampler.peak.items():
                 run.memory.setdefault(name, {}).update(load_rss_mb=rss, load_pss_mb=pss)
@@ -353,6 +376,7 @@ def run_clouds(args: argparse.Namespace, counts: Counts, run: Run, work: Path) -
         if not args.keep:
             shutil.rmtree(work / "pocketstack", ignore_errors=True)
             shutil.rmtree(work / f"pocketstack-rounds-{OVERHEAD_ROUNDS}", ignore_errors=True)
+            shutil.rmtree(work / "pocketstack-workers", ignore_errors=True)
             shutil.rmtree(work / "upstream" / "srv", ignore_errors=True)
 
 

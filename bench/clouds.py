@@ -102,10 +102,9 @@ def wait_started(cloud: Cloud, started: float, alive: Callable[[], bool], *,
 class PocketstackCloud:
     """``pocketstack up`` on a data dir under ``work``; ``extra_args`` go to ``up``."""
 
-    name = "pocketstack"
-
     def __init__(self, work: Path, *, bcrypt_rounds: int, extra_args: list[str],
-                 data_dir: str = "pocketstack") -> None:
+                 data_dir: str = "pocketstack", name: str = "pocketstack") -> None:
+        self.name = name
         self.work = work
         self.data_dir = work / data_dir
         self.bcrypt_rounds = bcrypt_rounds

@@ -12,6 +12,12 @@ from bench.ceilings import DiskCeiling
 from bench.runner import Result
 
 PS, UP = "pocketstack", "upstream"
+# Other pocketstack configurations measured in the same run are named "pocketstack <args>"
+# (e.g. "pocketstack --workers 2"); their rows are labelled with the args.
+
+
+def is_pocketstack(cloud: str) -> bool:
+    return cloud == PS or cloud.startswith(PS + " ")
 
 
 @dataclass
@@ -39,6 +45,12 @@ class Run:
                 seen.append(op)
         return seen
 
+    def pocketstacks(self) -> list[str]:
+        """The default pocketstack first, then the other configurations measured."""
+        others = {c for c, _ in self.rounds if is_pocketstack(c) and c != PS}
+        others.update(c for c in self.memory if is_pocketstack(c) and c != PS)
+        return [PS, *sorted(others)]
+
     def http_ceiling(self, server: str, op_prefix: str) -> Result | None:
         return next((r for r in self.ceilings_http
                      if r.cloud == f"trivial {server}" and r.name.startswith(op_prefix)), None)
@@ -56,8 +68,8 @@ def _ratio(ps: Result | None, up: Result | None) -> float | None:
     return ps.ops_per_s / up.ops_per_s
 
 
-def verdict(run: Run, op: str) -> Verdict:
-    ps, up = run.pooled.get((PS, op)), run.pooled.get((UP, op))
+def verdict(run: Run, op: str, cloud: str = PS) -> Verdict:
+    ps, up = run.pooled.get((cloud, op)), run.pooled.get((UP, op))
     ratio = _ratio(ps, up)
     if ps is None:
         return Verdict("", None)
@@ -100,9 +112,9 @@ def _password_verdict(run: Run, op: str, ps: Result) -> Verdict:
     return Verdict(f"CPU-hash<=3ms ({overhead:.1f})", overhead <= 3)
 
 
-def fraction_of_limit(run: Run, op: str) -> str:
+def fraction_of_limit(run: Run, op: str, cloud: str = PS) -> str:
     """pocketstack's figure as a fraction of the machine's limit for that kind of work."""
-    ps = run.pooled.get((PS, op))
+    ps = run.pooled.get((cloud, op))
     if ps is None or not ps.ops:
         return ""
     kind = op.split()[0]
@@ -131,36 +143,47 @@ def _num(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _label(cloud: str, op: str) -> str:
+    return op if cloud == PS else f"{op}, {cloud.removeprefix(PS + ' ')}"
+
+
 def table(run: Run) -> str:
     ops = run.operations()
-    verdicts = {op: verdict(run, op) for op in ops}
-    w_op = max([24, *(len(op) + 1 for op in ops)])
+    rows = [(cloud, op) for cloud in run.pocketstacks() for op in ops
+            if cloud == PS or (cloud, op) in run.pooled]
+    verdicts = {row: verdict(run, row[1], row[0]) for row in rows}
+    w_op = max([24, *(len(_label(*row)) + 1 for row in rows)])
     w_target = max([24, *(len(v.target) + 1 for v in verdicts.values())])
     header = (f"{'operation':<{w_op}}{'ps ops/s':>9}{'(rounds)':>11}{'p50 ms':>8}"
               f"{'p99 ms':>8}{'MB/s':>7}{'CPU ms':>8}{'up ops/s':>9}{'(rounds)':>10}"
               f"{'up CPU':>8}{'ratio':>7}  {'of limit':<13}{'target':<{w_target}}{'pass':<5}")
     lines = [header, "-" * len(header)]
-    for op in ops:
-        ps, up = run.pooled.get((PS, op)), run.pooled.get((UP, op))
+    for cloud, op in rows:
+        ps, up = run.pooled.get((cloud, op)), run.pooled.get((UP, op))
         ratio = _ratio(ps, up)
-        v = verdicts[op]
+        v = verdicts[(cloud, op)]
         mark = {True: "PASS", False: "FAIL", None: ""}[v.ok]
         errors = sum(r.errors for r in (ps, up) if r)
         lines.append(
-            f"{op:<{w_op}}{_num(ps.ops_per_s if ps else None):>9}{_spread(run, PS, op):>11}"
+            f"{_label(cloud, op):<{w_op}}{_num(ps.ops_per_s if ps else None):>9}"
+            f"{_spread(run, cloud, op):>11}"
             f"{_num(ps.p50_ms if ps else None):>8}{_num(ps.p99_ms if ps else None):>8}"
             f"{_num(ps.mb_per_s if ps else None):>7}"
             f"{_num(ps.cpu_ms_per_op if ps else None, 2):>8}"
             f"{_num(up.ops_per_s if up else None):>9}{_spread(run, UP, op):>10}"
             f"{_num(up.cpu_ms_per_op if up else None, 2):>8}"
-            f"{(_num(ratio, 2) + 'x') if ratio else '-':>7}  {fraction_of_limit(run, op):<13}"
+            f"{(_num(ratio, 2) + 'x') if ratio else '-':>7}  "
+            f"{fraction_of_limit(run, op, cloud):<13}"
             f"{v.target:<{w_target}}{mark:<5}" + (f" ERRORS {errors}" if errors else ""))
     return "\n".join(lines)
 
 
 def startup_table(run: Run) -> str:
-    lines = [f"{'':<40}{'pocketstack':>14}{'upstream':>14}{'target':>12}"]
-    clouds = [PS, UP]
+    """Starts and memory; a column for each other pocketstack configuration measured
+    (memory only: only the default one is started cold)."""
+    clouds = [PS, UP, *run.pocketstacks()[1:]]
+    lines = [f"{'':<40}" + "".join(f"{c.removeprefix(PS + ' ') if c != PS else c:>14}"
+                                   for c in clouds) + f"{'target':>12}"]
 
     def cell(cloud: str, value: float | None, fmt: str) -> str:
         return "-" if value is None else fmt.format(value)
@@ -195,17 +218,18 @@ def startup_table(run: Run) -> str:
             None if ps is None or key != "first_token_s" else ps < 1)
         lines[-1] += "   rounds: " + "; ".join(
             f"{c} " + " ".join(f"{v:.2f}" for v in spread[c]) for c in clouds if spread[c])
-    _memory_rows(run, row)
+    _memory_rows(run, row, clouds)
     return "\n".join(lines)
 
 
-def _memory_rows(run: Run, row: Callable[..., None]) -> None:
-    """The memory rows of the startup table (``row`` appends each to its lines)."""
+def _memory_rows(run: Run, row: Callable[..., None], clouds: list[str]) -> None:
+    """The memory rows of the startup table (``row`` appends each to its lines); the
+    target is the default configuration's."""
     for key, label in (("idle_rss_mb", "idle RSS (MB)"), ("idle_pss_mb", "idle PSS (MB)"),
                        ("load_rss_mb", "peak RSS, object load (MB)"),
                        ("load_pss_mb", "peak PSS, object load (MB)"),
                        ("processes", "server processes")):
-        values = {c: run.memory.get(c, {}).get(key) for c in (PS, UP)}
+        values = {c: run.memory.get(c, {}).get(key) for c in clouds}
         ps = values[PS]
         is_idle_rss = key == "idle_rss_mb"
         row(label, values, "{:.0f}", "< 150 MB" if is_idle_rss else "",
@@ -242,13 +266,14 @@ def json_lines(run: Run) -> list[str]:
         out.append(json.dumps({"kind": "ceiling", "cloud": "disk", **run.disk.__dict__}))
     for (cloud, op), result in run.pooled.items():
         rounds = [round(r.ops_per_s, 1) for r in run.rounds[(cloud, op)]]
-        v = verdict(run, op) if cloud == PS else Verdict("", None)
-        ratio = _ratio(result, run.pooled.get((UP, op))) if cloud == PS else None
+        mine = is_pocketstack(cloud)
+        v = verdict(run, op, cloud) if mine else Verdict("", None)
+        ratio = _ratio(result, run.pooled.get((UP, op))) if mine else None
         out.append(json.dumps({"kind": "operation", **json.loads(result.as_json()),
                                "rounds_ops_per_s": rounds,
                                "ratio": None if ratio is None else round(ratio, 2),
                                "target": v.target, "pass": v.ok}))
-    for cloud in run.first_start:
+    for cloud in [*run.first_start, *(c for c in run.memory if c not in run.first_start)]:
         out.append(json.dumps({"kind": "startup", "cloud": cloud,
                                "first": run.first_start[cloud],
                                "cold": run.cold_start.get(cloud, []),

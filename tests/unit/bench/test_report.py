@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from bench.ceilings import DiskCeiling
-from bench.report import PS, UP, Run, ceilings_table, fraction_of_limit, table, verdict
+from bench.report import (
+    PS,
+    UP,
+    Run,
+    ceilings_table,
+    fraction_of_limit,
+    startup_table,
+    table,
+    verdict,
+)
 from bench.runner import Result
 
 
@@ -66,3 +75,23 @@ def test_large_put_against_a_third_of_the_sequential_disk() -> None:
     assert fraction_of_limit(run, "PUT 64 MiB (streamed)") == "134% seq/3"
     small = pooled_run(result(PS, "PUT 4 KiB", 100, 1, 4.0))
     assert fraction_of_limit(small, "PUT 4 KiB") == "10% fsync"  # 3 * 100 / 3000
+
+
+def test_another_pocketstack_configuration_gets_rows_and_a_column_of_its_own() -> None:
+    workers = f"{PS} --workers 2"
+    run = pooled_run(result(PS, "GET 4 KiB", 600, 1, 1.0), result(PS, "token validate", 9, 1, 1),
+                     result(UP, "GET 4 KiB", 100, 1, 10.0),
+                     result(workers, "GET 4 KiB", 1000, 1, 0.9))
+    run.memory = {PS: {"idle_rss_mb": 90}, UP: {"idle_rss_mb": 900},
+                  workers: {"idle_rss_mb": 230}}
+    assert run.pocketstacks() == [PS, workers]
+    assert verdict(run, "GET 4 KiB").ok is False
+    assert verdict(run, "GET 4 KiB", workers).ok is True
+    lines = table(run).splitlines()
+    row = next(line for line in lines if line.startswith("GET 4 KiB, --workers 2"))
+    assert "10.00x" in row and row.rstrip().endswith("PASS")
+    assert not any(line.startswith("token validate, --workers") for line in lines)
+    startup = startup_table(run).splitlines()
+    assert startup[0].split() == [PS, UP, "--workers", "2", "target"]
+    rss = next(line for line in startup if line.startswith("idle RSS"))
+    assert rss.split()[3:] == ["90", "900", "230", "<", "150", "MB", "PASS"]
