@@ -275,7 +275,7 @@ def json_lines(run: Run) -> list[str]:
                                "target": v.target, "pass": v.ok}))
     for cloud in [*run.first_start, *(c for c in run.memory if c not in run.first_start)]:
         out.append(json.dumps({"kind": "startup", "cloud": cloud,
-                               "first": run.first_start[cloud],
+                               "first": run.first_start.get(cloud, {}),
                                "cold": run.cold_start.get(cloud, []),
                                "memory": run.memory.get(cloud, {})}))
     return out

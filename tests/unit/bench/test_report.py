@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from bench.ceilings import DiskCeiling
 from bench.report import (
     PS,
@@ -9,6 +11,7 @@ from bench.report import (
     Run,
     ceilings_table,
     fraction_of_limit,
+    json_lines,
     startup_table,
     table,
     verdict,
@@ -95,3 +98,6 @@ def test_another_pocketstack_configuration_gets_rows_and_a_column_of_its_own() -
     assert startup[0].split() == [PS, UP, "--workers", "2", "target"]
     rss = next(line for line in startup if line.startswith("idle RSS"))
     assert rss.split()[3:] == ["90", "900", "230", "<", "150", "MB", "PASS"]
+    startups = [json.loads(line) for line in json_lines(run) if '"startup"' in line]
+    assert [(s["cloud"], s["first"], s["memory"]["idle_rss_mb"]) for s in startups] == [
+        (PS, {}, 90), (UP, {}, 900), (workers, {}, 230)]
