@@ -75,14 +75,17 @@ def encode_metadata(metadata: Mapping[str, str]) -> bytes:
     return json.dumps(dict(metadata), sort_keys=True, separators=(",", ":")).encode("ascii")
 
 
+_STRINGS_ONLY: Final = frozenset({str})
+
+
 def decode_metadata(blob: bytes) -> Metadata:
     try:
         value = json.loads(blob.decode("ascii"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise CorruptObjectFile(f"unreadable metadata: {exc}") from exc
-    if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
+    # JSON object keys are always strings; the values' types are checked in C (every
+    # object read decodes metadata)
+    if not isinstance(value, dict) or not set(map(type, value.values())) <= _STRINGS_ONLY:
         raise CorruptObjectFile("metadata is not an object of strings")
     return value
 

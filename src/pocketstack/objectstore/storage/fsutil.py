@@ -12,8 +12,8 @@ from __future__ import annotations
 import errno
 import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
+from types import TracebackType
 from typing import Final
 
 from pocketstack.objectstore.storage.exceptions import (
@@ -84,13 +84,24 @@ def os_error(exc: OSError, what: str = "") -> DiskFileError | DiskFileNoSpace:
     return DiskFileError(f"{what}: {exc}" if what else str(exc))
 
 
-@contextmanager
-def map_os_errors(what: str = "") -> Iterator[None]:
-    """Re-raise OSError as DiskFileNoSpace (full device) or DiskFileError (anything else)."""
-    try:
-        yield
-    except OSError as exc:
-        raise os_error(exc, what) from exc
+class map_os_errors:  # noqa: N801 (used as a function: ``with map_os_errors(...)``)
+    """Re-raise OSError as DiskFileNoSpace (full device) or DiskFileError (anything else).
+
+    A class rather than a ``@contextmanager``: every object read and write enters it, and a
+    generator-based one costs a generator and two of its steps each time."""
+
+    __slots__ = ("what",)
+
+    def __init__(self, what: str = "") -> None:
+        self.what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if isinstance(exc, OSError):
+            raise os_error(exc, self.what) from exc
 
 
 def write_all(fd: int, data: bytes | memoryview) -> None:
