@@ -121,8 +121,11 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def make_dirs(path: str) -> list[str]:
-    """mkdir -p; returns the directories it created, outermost first (for fsync_dir)."""
+def make_dirs(path: str, created: list[str] | None = None) -> list[str]:
+    """mkdir -p; returns the directories it created, outermost first (for fsync_dir),
+    appended to ``created`` as they are made when it is given (so that a caller still
+    knows them if a later mkdir fails)."""
+    created = [] if created is None else created
     missing: list[str] = []
     current = path
     while not os.path.isdir(current):
@@ -131,7 +134,6 @@ def make_dirs(path: str) -> list[str]:
         if parent == current:
             break
         current = parent
-    created = []
     for directory in reversed(missing):
         try:
             os.mkdir(directory)
@@ -159,14 +161,18 @@ def publish_file(
 ) -> bool:
     """Rename an already-fsynced temp file to ``target_dir/name`` and make the name durable.
 
-    Creates ``target_dir`` if needed. If the target directory disappears between mkdir and
-    rename (a concurrent cleanup removed an empty hash dir), retries. With ``replace=False``
-    an existing target wins: the temp file is removed and False is returned.
+    Creates ``target_dir`` if needed. A concurrent cleanup (replication's suffix scan)
+    removes empty hash and suffix dirs, so one of them may vanish while it is being made or
+    before the rename: then this retries (as Swift's ``renamer``). Every directory made on
+    the way, in any attempt, has its parent fsync'd once the file is in place. With
+    ``replace=False`` an existing target wins: the temp file is removed and False is
+    returned.
     """
+    created: list[str] = []
     for _attempt in range(5):
-        created = make_dirs(target_dir)
         target = os.path.join(target_dir, name)
         try:
+            make_dirs(target_dir, created)
             if replace:
                 os.rename(tmp_path, target)
             else:
@@ -181,7 +187,7 @@ def publish_file(
             return False
         if fsync:
             fsync_dir(target_dir)
-            for directory in created:
+            for directory in dict.fromkeys(created):  # each once, outermost first
                 fsync_dir(os.path.dirname(directory))
         return True
     raise DiskFileError(f"could not publish {name} into {target_dir}")

@@ -389,3 +389,39 @@ def test_raw_file_closes_itself() -> None:
     del raw
     with pytest.raises(OSError):
         os.fstat(fd)
+
+
+@pytest.mark.parametrize("vanishing", ["suffix", "hash"])
+def test_a_dir_removed_by_a_concurrent_scan_while_publishing_is_made_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, vanishing: str) -> None:
+    """Replication's suffix scan removes empty suffix and hash dirs. One may go between
+    the mkdirs of a write, or between the last mkdir and the rename: the write makes them
+    again, and every directory it made, in any attempt, has its parent fsync'd."""
+    part = tmp_path / "objects" / "7"
+    suffix, hash_dir = part / "abc", part / "abc" / "0123abc"
+    tmp = tmp_path / "tmp.file"
+    tmp.write_bytes(b"data")
+    real_mkdir, real_rename = os.mkdir, os.rename
+    raced: list[str] = []
+
+    def mkdir(path: Any, *args: Any) -> None:
+        if vanishing == "suffix" and os.fspath(path) == str(hash_dir) and not raced:
+            raced.append("suffix")
+            os.rmdir(suffix)  # the scan found it empty, just after it was made
+        real_mkdir(path, *args)
+
+    def rename(src: Any, dst: Any) -> None:
+        if vanishing == "hash" and not raced:
+            raced.append("hash")
+            os.rmdir(hash_dir)
+        real_rename(src, dst)
+
+    synced: list[str] = []
+    monkeypatch.setattr(fsutil.os, "mkdir", mkdir)
+    monkeypatch.setattr(fsutil.os, "rename", rename)
+    monkeypatch.setattr(fsutil, "fsync_dir", lambda path: synced.append(os.fspath(path)))
+    assert fsutil.publish_file(str(tmp), str(hash_dir), "1.data", fsync=True)
+    assert raced == [vanishing]
+    assert (hash_dir / "1.data").read_bytes() == b"data" and not tmp.exists()
+    assert set(synced) == {str(p) for p in (hash_dir, suffix, part, part.parent,
+                                            part.parent.parent)}
