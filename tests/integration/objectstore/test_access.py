@@ -68,10 +68,10 @@ def test_a_container_listing_is_authorized_before_anything_else_is_said(
         shared: Shared) -> None:
     """The proxy reads the page first (as Swift's does), but a client without access hears
     403 for what the storage would say: not 404 for a missing container, not 412 for bad
-    parameters, which only the owner hears. An unacceptable Accept is 406 to any
-    authenticated client, as Swift's listing_formats answers it before auth (an anonymous
-    one still hears 401 here: Swift would say 406)."""
-    other, owner = shared.as_b(), shared.a.swift()
+    parameters, which only the owner hears. An unacceptable Accept is 406 to anyone,
+    anonymous clients included, as Swift's listing_formats answers it before auth (and
+    before staticweb, which authorizes an anonymous listing itself)."""
+    other, owner, anonymous = shared.as_b(), shared.a.swift(), shared.anonymous()
     asks = [({}, shared.container), ({}, "missing"), ({"limit": "100000"}, shared.container),
             ({"limit": "100000"}, "missing"), ({"format": "bogus"}, shared.container)]
     accept = {"Accept": "nothing/at-all"}
@@ -79,6 +79,9 @@ def test_a_container_listing_is_authorized_before_anything_else_is_said(
         assert other.request("GET", container, params=params).status_code == 403
     for method in ("GET", "HEAD"):
         assert other.request(method, shared.container, headers=accept).status_code == 406
+        assert anonymous.request(method, shared.container, headers=accept).status_code == 406
+        assert anonymous.request(method, headers=accept).status_code == 406
+        assert anonymous.request(method, shared.container).status_code == 401
     assert [owner.request("GET", container, params=params).status_code
             for params, container in asks] == [200, 404, 412, 404, 200]
     assert owner.request("GET", shared.container, headers=accept).status_code == 406

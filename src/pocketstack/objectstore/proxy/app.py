@@ -3,10 +3,10 @@
 Pipeline, outermost first (as Swift's ``proxy-server.conf``):
 request id (``X-Trans-Id``) → errors (Swift bodies) → healthcheck → /info
 → v1.0 auth → plain object reads (``plain_read.py``: a GET or HEAD the rest would only
-pass on) → path checks → CORS → the feature pipeline (``pipeline.py``; Keystone auth is
-one of its steps, ``middleware/``) → the account / container / object controller. Serve it
-with ``http1.SwiftHttpProtocol`` (raw UTF-8 request targets, Title-Cased header names,
-the keep-alive echo).
+pass on) → path checks → listing formats (406 to anyone) → CORS → the feature pipeline
+(``pipeline.py``; Keystone auth is one of its steps, ``middleware/``) → the account /
+container / object controller. Serve it with ``http1.SwiftHttpProtocol`` (raw UTF-8
+request targets, Title-Cased header names, the keep-alive echo).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from pocketstack.objectstore.proxy import cors, gatekeeper, v1auth
 from pocketstack.objectstore.proxy.context import ProxyContext
 from pocketstack.objectstore.proxy.controllers import account, container, obj, obj_put
 from pocketstack.objectstore.proxy.info import swift_info
+from pocketstack.objectstore.proxy.listing import listing_media_type
 from pocketstack.objectstore.proxy.middleware import build_stack
 from pocketstack.objectstore.proxy.pipeline import compose
 from pocketstack.objectstore.proxy.plain_read import PlainReads
@@ -122,6 +123,10 @@ class ProxyApp:
         if not constraints.valid_api_version(req.version, limits=self.ctx.limits):
             raise HTTPBadRequest()
         constraints.check_account_name(req.account, limits=self.ctx.limits)
+        if req.obj is None and req.method in ("GET", "HEAD"):
+            # Swift's listing_formats, ahead of auth and staticweb: an unacceptable Accept
+            # or format is told to anyone (the controllers pick the format again)
+            listing_media_type(req.query.get("format"), req.headers.get("accept"))
         if req.method == "OPTIONS":
             return await cors.preflight(self.ctx, req)
         response = await self.pipeline(req)  # the rings check their files every interval
