@@ -146,4 +146,10 @@ def test_all_devices_down_is_503_not_500(four: RunningCloud, account: Swift) -> 
         assert account.request("GET", f"{name}/obj").status_code == 503
         assert account.request("PUT", f"{name}-new").status_code == 503
         assert account.request("GET", name).status_code == 503
+        # no replica can tell whether the account exists: an anonymous caller is judged
+        # by the container's ACLs alone (none are known), as Swift answers it: 401
+        stranger = Swift(four.objectstore_url, "AUTH_neverseen", None)
+        assert [stranger.request(m, c).status_code for m, c in (
+            ("GET", "c"), ("HEAD", "c"), ("GET", "c/o"))] == [401, 401, 401]
+        stranger.close()
     assert account.request("PUT", f"{name}/obj", content=b"x").status_code == 201

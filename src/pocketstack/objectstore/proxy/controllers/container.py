@@ -14,6 +14,7 @@ from pocketstack.objectstore.exceptions import (
     HTTPConflict,
     HTTPMethodNotAllowed,
     HTTPNotFound,
+    HTTPServiceUnavailable,
     SwiftError,
     error_for_status,
 )
@@ -63,14 +64,26 @@ async def handle(ctx: ProxyContext, req: Request) -> Response:
 async def authorize(ctx: ProxyContext, req: Request, info: ContainerInfo | None
                     ) -> AccountInfo | None:
     """Run the deferred authorization with the account and container ACLs at hand; the
-    account's info (None: it does not exist yet)."""
-    account = await account_info(ctx, req.account or "")
+    account's info (None: it does not exist yet).
+
+    When no account replica answers, an anonymous caller is still authorized first, by
+    the container's ACLs alone (Swift's proxy answers it 401, not 503), and hears the 503
+    only if they let it in."""
+    unavailable: HTTPServiceUnavailable | None = None
+    try:
+        account = await account_info(ctx, req.account or "")
+    except HTTPServiceUnavailable as exc:
+        if req.auth is not None:
+            raise
+        account, unavailable = None, exc
     remember_account(req, account)
     if info is not None:
         req.state["read_acl"] = info.metadata.get("X-Container-Read", "")
         req.state["write_acl"] = info.metadata.get("X-Container-Write", "")
     assert req.authorize is not None
     await req.authorize(req)
+    if unavailable is not None:
+        raise unavailable
     return account
 
 

@@ -17,6 +17,7 @@ from pocketstack.objectstore.exceptions import (
     HTTPNotFound,
     HTTPPreconditionFailed,
     HTTPRequestedRangeNotSatisfiable,
+    HTTPServiceUnavailable,
     SwiftError,
     error_for_status,
 )
@@ -66,10 +67,20 @@ class Located:
 
 async def locate(ctx: ProxyContext, req: Request) -> Located:
     """Authorize against the container's ACLs and find where the object lives (404 when
-    the container does not exist)."""
+    the container does not exist). When no container replica answers, an anonymous
+    caller is authorized first, without ACLs (401, as Swift's proxy answers it), and hears
+    the 503 only if something else let it in (a TempURL)."""
     account, container, obj = req.account or "", req.container or "", req.obj or ""
-    info = await container_info(ctx, account, container)
+    unavailable: HTTPServiceUnavailable | None = None
+    try:
+        info = await container_info(ctx, account, container)
+    except HTTPServiceUnavailable as exc:
+        if req.auth is not None:
+            raise
+        info, unavailable = None, exc
     await containers.authorize(ctx, req, info)
+    if unavailable is not None:
+        raise unavailable
     if info is None:
         raise HTTPNotFound()
     return place(ctx, account, container, obj, info)

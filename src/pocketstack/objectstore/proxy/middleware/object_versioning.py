@@ -22,6 +22,7 @@ from pocketstack.objectstore.exceptions import (
     HTTPBadRequest,
     HTTPConflict,
     HTTPInternalServerError,
+    HTTPServiceUnavailable,
 )
 from pocketstack.objectstore.proxy import listing as listings
 from pocketstack.objectstore.proxy.checks import ALLOW_RESERVED_NAMES, true
@@ -110,8 +111,13 @@ class ObjectVersioning(Middleware):
     async def _object(self, req: Request, next: Handler) -> Response:
         if req.method == "COPY" or (req.method == "PUT" and "x-copy-from" in req.headers):
             return await self._copy(req, next)
-        state = await self._state(req.account or "", req.container or "")
         version_id = req.query.get("version-id")
+        try:
+            state = await self._state(req.account or "", req.container or "")
+        except HTTPServiceUnavailable:
+            if req.method in ("GET", "HEAD") and not version_id:
+                return await next(req)  # the controller answers (401 to an anonymous caller)
+            raise
         if version_id:
             return await self.objects.with_version_id(req, next, state, version_id)
         if state.versions is None:

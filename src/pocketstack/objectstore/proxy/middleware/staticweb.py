@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 from pocketstack.objectstore.constraints import ConstraintError
-from pocketstack.objectstore.exceptions import HTTPNotFound, SwiftError
+from pocketstack.objectstore.exceptions import HTTPNotFound, HTTPServiceUnavailable, SwiftError
 from pocketstack.objectstore.proxy import checks
 from pocketstack.objectstore.proxy.context import ProxyContext
 from pocketstack.objectstore.proxy.controllers import container as containers
@@ -127,7 +127,14 @@ class Site:
             self.forwarded["Referer"] = req.headers["referer"]
 
     async def load(self) -> Any:
-        info = await container_info(self.ctx, self.req.account or "", self.req.container or "")
+        """The container's info and its site settings; none when no replica answered (as
+        Swift's ``get_container_info``: the request goes on, and is answered as without
+        a site)."""
+        try:
+            info = await container_info(self.ctx, self.req.account or "",
+                                        self.req.container or "")
+        except HTTPServiceUnavailable:
+            info = None
         self.config = SiteConfig.from_metadata(info.metadata if info is not None else {})
         return info
 
