@@ -229,7 +229,17 @@ def _parse(value: Timestamp | str | bytes | float | int) -> tuple[int, int]:
         raise ValueError(f"invalid timestamp: {value!r}")
     if value != value or value in (float("inf"), float("-inf")):
         raise ValueError(f"invalid timestamp: {value!r}")
-    return round(Fraction(value) * TICKS_PER_SECOND), 0
+    return _ticks_of(value), 0
+
+
+def _ticks_of(seconds: float) -> int:
+    """``round(Fraction(seconds) * TICKS_PER_SECOND)`` (exact, half to even) in integers:
+    every write stamps a time, and every cleanup computes its reclaim horizon."""
+    numerator, denominator = seconds.as_integer_ratio()
+    ticks, rest = divmod(numerator * TICKS_PER_SECOND, denominator)
+    if 2 * rest > denominator or (2 * rest == denominator and ticks % 2):
+        ticks += 1
+    return ticks
 
 
 def _parse_text(text: str) -> tuple[int, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from fractions import Fraction
 
 import pytest
 from hypothesis import given
@@ -144,3 +145,15 @@ def test_order_agrees_with_internal_text_order(r1: int, o1: int, r2: int, o2: in
     assert (a <= b) == (a.internal <= b.internal)
     assert (a > b) == (a.internal > b.internal)
     assert (a >= b) == (a.internal >= b.internal)
+
+
+@given(st.floats(min_value=0, max_value=9.99e9, allow_nan=False, allow_infinity=False)
+       | st.integers(0, 2**39).map(lambda n: n / 64))  # n/64 s: halfway between ticks if odd
+def test_seconds_round_to_ticks_exactly_half_to_even(seconds: float) -> None:
+    assert Timestamp(seconds).raw == round(Fraction(seconds) * 100_000)
+
+
+def test_a_time_halfway_between_two_ticks_rounds_to_the_even_one() -> None:
+    assert Timestamp(1 / 64).raw == 1562  # 1562.5 ticks
+    assert Timestamp(3 / 64).raw == 4688  # 4687.5
+    assert Timestamp(1 / 2**17).raw == 1  # 0.76 ticks
