@@ -6,14 +6,15 @@ filter of the pipeline (``pipeline.py``) either does not apply or only looks at 
 object's metadata on its way back (SLO, DLO, symlinks), and the container's ACLs are not
 consulted (the owner may read). `PlainReads` recognises it from the ASGI scope alone and
 answers it with the object controller's own steps (``obj.place``,
-``obj.plain_get_or_head``), without building a `Request` or entering the pipeline: about
-a third of a small GET's work (docs/performance.md, "Plain object reads").
+``obj.plain_get_or_head``), without building a `Request` or entering the pipeline: a
+fifth of a small GET's Python calls (docs/performance.md, "Plain object reads").
 
 It answers only what it can vouch for and hands everything else back (``None``):
 
 - a header other than the few in `PLAIN_HEADERS` (Range, If-*, X-Newest, Origin,
-  X-Service-Token, X-Web-Mode, sysmeta a client may not set...), a query string, a path
-  that is not ``/v1/<account>/<container>/<object>``;
+  X-Service-Token, X-Web-Mode...; the internal headers a client may not send are gone
+  already, removed by the gatekeeper for either path), a query string, a path that is not
+  ``/v1/<account>/<container>/<object>``;
 - a token that is missing, invalid, limited by access rules, or not the account owner's
   (ACLs, reseller prefixes with service roles);
 - a container the info cache does not hold (the full path fetches and caches it), one
