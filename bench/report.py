@@ -182,8 +182,8 @@ def startup_table(run: Run) -> str:
     """Starts and memory; a column for each other pocketstack configuration measured
     (memory only: only the default one is started cold)."""
     clouds = [PS, UP, *run.pocketstacks()[1:]]
-    lines = [f"{'':<40}" + "".join(f"{c.removeprefix(PS + ' ') if c != PS else c:>14}"
-                                   for c in clouds) + f"{'target':>12}"]
+    lines = [f"{'':<40}" + "".join(f"{c.removeprefix(PS + ' '):>14}" for c in clouds)
+             + f"{'target':>12}"]
 
     def cell(cloud: str, value: float | None, fmt: str) -> str:
         return "-" if value is None else fmt.format(value)

@@ -19,6 +19,7 @@ from pocketstack.objectstore.exceptions import HTTPServiceUnavailable, SwiftErro
 from pocketstack.objectstore.proxy.context import ProxyContext
 from pocketstack.objectstore.proxy.nodes import Target
 from pocketstack.objectstore.proxy.quorum import best_status
+from pocketstack.objectstore.proxy.request import Request
 from pocketstack.objectstore.ring.ring import Ring
 from pocketstack.objectstore.storage.exceptions import (
     AccountNotFound,
@@ -144,6 +145,20 @@ async def account_info(ctx: ProxyContext, account: str, *, fresh: bool = False
     elif outcome.status >= 500:
         raise HTTPServiceUnavailable()  # no replica could tell whether it exists
     return info
+
+
+async def held_for_anonymous(req: Request, lookup: Awaitable[T]
+                             ) -> tuple[T | None, HTTPServiceUnavailable | None]:
+    """``await lookup`` (an account or container info), and the 503 it raised when no
+    replica answered, held back for an anonymous caller: it is authorized first, by the
+    container's ACLs alone, as Swift's proxy does (401), and hears the 503 only if they let
+    it in. Any other caller hears the 503 at once."""
+    try:
+        return await lookup, None
+    except HTTPServiceUnavailable as exc:
+        if req.auth is not None:
+            raise
+        return None, exc
 
 
 def _container_key(account: str, container: str) -> tuple[str, str, str]:

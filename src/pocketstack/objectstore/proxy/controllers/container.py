@@ -14,7 +14,6 @@ from pocketstack.objectstore.exceptions import (
     HTTPConflict,
     HTTPMethodNotAllowed,
     HTTPNotFound,
-    HTTPServiceUnavailable,
     SwiftError,
     error_for_status,
 )
@@ -27,6 +26,7 @@ from pocketstack.objectstore.proxy.controllers.base import (
     container_info,
     forget_account,
     forget_container,
+    held_for_anonymous,
     read_first,
     remember_container_info,
     summarize,
@@ -64,18 +64,9 @@ async def handle(ctx: ProxyContext, req: Request) -> Response:
 async def authorize(ctx: ProxyContext, req: Request, info: ContainerInfo | None
                     ) -> AccountInfo | None:
     """Run the deferred authorization with the account and container ACLs at hand; the
-    account's info (None: it does not exist yet).
-
-    When no account replica answers, an anonymous caller is still authorized first, by
-    the container's ACLs alone (Swift's proxy answers it 401, not 503), and hears the 503
-    only if they let it in."""
-    unavailable: HTTPServiceUnavailable | None = None
-    try:
-        account = await account_info(ctx, req.account or "")
-    except HTTPServiceUnavailable as exc:
-        if req.auth is not None:
-            raise
-        account, unavailable = None, exc
+    account's info (None: it does not exist yet). No account replica answering is 503,
+    told to an anonymous caller only once authorized (`held_for_anonymous`)."""
+    account, unavailable = await held_for_anonymous(req, account_info(ctx, req.account or ""))
     remember_account(req, account)
     if info is not None:
         req.state["read_acl"] = info.metadata.get("X-Container-Read", "")

@@ -17,7 +17,6 @@ from pocketstack.objectstore.exceptions import (
     HTTPNotFound,
     HTTPPreconditionFailed,
     HTTPRequestedRangeNotSatisfiable,
-    HTTPServiceUnavailable,
     SwiftError,
     error_for_status,
 )
@@ -30,6 +29,7 @@ from pocketstack.objectstore.proxy.controllers.base import (
     Outcome,
     call,
     container_info,
+    held_for_anonymous,
     read_all,
     read_first,
     summarize,
@@ -67,17 +67,10 @@ class Located:
 
 async def locate(ctx: ProxyContext, req: Request) -> Located:
     """Authorize against the container's ACLs and find where the object lives (404 when
-    the container does not exist). When no container replica answers, an anonymous
-    caller is authorized first, without ACLs (401, as Swift's proxy answers it), and hears
-    the 503 only if something else let it in (a TempURL)."""
+    the container does not exist). No container replica answering is 503, told to an
+    anonymous caller only once authorized (`held_for_anonymous`: a TempURL may let it in)."""
     account, container, obj = req.account or "", req.container or "", req.obj or ""
-    unavailable: HTTPServiceUnavailable | None = None
-    try:
-        info = await container_info(ctx, account, container)
-    except HTTPServiceUnavailable as exc:
-        if req.auth is not None:
-            raise
-        info, unavailable = None, exc
+    info, unavailable = await held_for_anonymous(req, container_info(ctx, account, container))
     await containers.authorize(ctx, req, info)
     if unavailable is not None:
         raise unavailable
