@@ -11,7 +11,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_TEST_PACKAGES := rclone postgresql
 PYTEST_ARGS ?=
 
-.PHONY: run test unit integration lint bench conformance clean venv
+.PHONY: run test unit integration lint bench ab conformance clean venv
 
 $(VENV)/bin/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -66,6 +66,11 @@ lint: $(VENV)/.test-installed
 bench: $(VENV)/.test-installed
 	@$(BIN)/python -m compileall -q src
 	$(BIN)/python -m bench $(if $(COMPARE),--compare $(COMPARE)) $(BENCH_ARGS)
+
+# A/B of the work tree against a git ref on small objects (bench/ab.py): BASE=<ref>
+# (default HEAD), AB_ARGS="--ops GET,HEAD --rounds 3 --calls ...".
+ab: $(VENV)/.test-installed
+	$(BIN)/python -m bench.ab $(if $(BASE),--base $(BASE)) $(AB_ARGS)
 
 # Swift's own functional tests against a fresh `pocketstack up` (docs/conformance.md).
 # Swift's sdist and its test deps live in .conformance/ (own venv), never in .venv.

@@ -103,8 +103,10 @@ class PocketstackCloud:
     """``pocketstack up`` on a data dir under ``work``; ``extra_args`` go to ``up``."""
 
     def __init__(self, work: Path, *, bcrypt_rounds: int, extra_args: list[str],
-                 data_dir: str = "pocketstack", name: str = "pocketstack") -> None:
+                 data_dir: str = "pocketstack", name: str = "pocketstack",
+                 env: dict[str, str] | None = None) -> None:
         self.name = name
+        self.env = env or {}  # added to the server's environment (bench.ab: PYTHONPATH)
         self.work = work
         self.data_dir = work / data_dir
         self.bcrypt_rounds = bcrypt_rounds
@@ -122,7 +124,7 @@ class PocketstackCloud:
         env = {**os.environ, "POCKETSTACK_IDENTITY__BCRYPT_ROUNDS": str(self.bcrypt_rounds),
                "POCKETSTACK_ACCESS_LOG": "false",
                "POCKETSTACK_OBJECTSTORE__REPLICATOR_INTERVAL": "0",
-               "POCKETSTACK_OBJECTSTORE__AUDITOR_INTERVAL": "0"}
+               "POCKETSTACK_OBJECTSTORE__AUDITOR_INTERVAL": "0", **self.env}
         # The admin password is given on the first start only, as an operator does (then it
         # is in clouds.yaml); given again, bootstrap re-checks it with bcrypt on every start.
         if not self.data_dir.exists():

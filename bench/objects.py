@@ -120,7 +120,7 @@ class ObjectBench:
                              concurrency=self.workload.concurrency,
                              servers=self.target.servers)
 
-    def _small_ops(self, container: str) -> dict[str, Operation]:
+    def small_ops(self, container: str) -> dict[str, Operation]:
         """PUT, GET, HEAD and DELETE of small object ``i``, each checking what it gets."""
         p, size = self.payloads, self.workload.small_size
 
@@ -163,7 +163,7 @@ class ObjectBench:
         """``small_count`` objects of ``small_size`` bytes: each method in turn over all."""
         if "PUT" in methods:
             await put_container(self.http, self.target, container)
-        size, ops = self.workload.small_size, self._small_ops(container)
+        size, ops = self.workload.small_size, self.small_ops(container)
         kib = f"{size // 1024} KiB" if size >= 1024 else f"{size} B"
         return [await self._measure(f"{method} {kib}", ops[method], self.workload.small_count)
                 for method in methods]

@@ -23,9 +23,11 @@ class Memory:
     processes: int
 
 
-def _stat_fields(pid: int) -> list[str] | None:
+def _stat_fields(pid: int, tid: int | None = None) -> list[str] | None:
+    """The fields after comm of ``/proc/<pid>/stat`` (of thread ``tid``: its task's)."""
+    path = PROC / str(pid) if tid is None else PROC / str(pid) / "task" / str(tid)
     try:
-        text = (PROC / str(pid) / "stat").read_text()
+        text = (path / "stat").read_text()
     except OSError:
         return None
     # "pid (comm) state ppid ..." — comm may hold spaces and parentheses.
@@ -38,6 +40,21 @@ def cpu_seconds(pid: int) -> float:
     if fields is None:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # fields 14 and 15 of stat(5)
+
+
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """utime + stime of each thread of ``pid`` (thread id -> seconds); {} if it is gone.
+    The thread whose id is ``pid`` is the process's main thread (a server's event loop)."""
+    threads: dict[int, float] = {}
+    try:
+        tids = [int(entry.name) for entry in (PROC / str(pid) / "task").iterdir()]
+    except OSError:
+        return threads
+    for tid in tids:
+        fields = _stat_fields(pid, tid)
+        if fields is not None:  # (None: the thread ended meanwhile)
+            threads[tid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return threads
 
 
 def children_of() -> dict[int, list[int]]:
