@@ -69,6 +69,8 @@ class Sample:
     loop_ms: float | None = None  # the first process's main thread (single process only)
     other_ms: float | None = None  # its other threads
     calls: float | None = None  # Python calls per operation (--calls)
+    p50_ms: float = 0.0  # latency, as the client saw it
+    p99_ms: float = 0.0
     errors: int = 0
     first_error: str = ""
 
@@ -218,7 +220,7 @@ async def measure_op(side: Side, op: str, operation: Operation, round_number: in
         op, side.name, round_number, first, round(result.ops_per_s, 1), result.cpu_ms_per_op,
         loop_ms, other_ms,
         None if calls0 is None or calls1 is None else round((calls1 - calls0) / ops, 1),
-        result.errors, result.first_error))
+        round(result.p50_ms, 2), round(result.p99_ms, 2), result.errors, result.first_error))
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -304,7 +306,8 @@ async def main(argv: Sequence[str] | None = None) -> int:
                 last = by_name[name].samples[-len(args.ops):]
                 print(f"  round {round_number} {name:<4} " + "  ".join(
                     f"{s.op} {s.calls} calls" if args.calls else
-                    f"{s.op} {s.ops_per_s:.0f}/s {s.cpu_ms} ms" for s in last), flush=True)
+                    f"{s.op} {s.ops_per_s:.0f}/s {s.cpu_ms} ms (p50 {s.p50_ms:.1f},"
+                    f" p99 {s.p99_ms:.1f} ms)" for s in last), flush=True)
         with (work / "results.jsonl").open("w") as out:
             for side in sides:
                 for sample in side.samples:
