@@ -1,12 +1,8 @@
-"""Free loopback ports for the servers tests start (one helper for every suite)."""
+"""Free loopback ports for the servers tests start (one helper for every suite): the
+bench's, which never gives a process the same port twice."""
 
 from __future__ import annotations
 
-import socket
+from bench.clouds import free_port
 
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now, on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["free_port"]
