@@ -5,7 +5,7 @@ limit:
   write without the metadata), with 1 and with ``concurrency`` threads, and sequential
   write MB/s of one 1 GiB file fsync'd at the end, on the data dir's disk;
 - HTTP: two trivial servers driven by the same aiohttp client as the clouds — a raw ASGI
-  app under uvicorn + httptools + asyncio in one process (pocketstack's own stack, with no
+  app under uvicorn + httptools + uvloop in one process (pocketstack's own stack, with no
   work: the floor of one Python process) and Debian's nginx serving static files
   (2 workers: what the client can take). Each serves a 4 KiB body (requests/s) and a
   64 MiB body (MB/s, MD5-verified by the client as object GETs are).
@@ -119,7 +119,7 @@ HELLO_APP = textwrap.dedent('''
             await send({"type": "http.response.body", "body": BLOCK[:size - offset],
                         "more_body": offset + len(BLOCK) < size})
 
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), loop="asyncio",
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop",
                 http="httptools", lifespan="off", access_log=False, log_level="warning")
 ''')
 

@@ -180,6 +180,7 @@ def rotate_keys(data_dir: Path | None, config: Path | None) -> None:
 def storage_node(devices: Path, bind: str, rings: Path | None, data_dir: Path | None,
                  config: Path | None, log_level: str | None) -> None:
     """Serve this host's storage devices to the proxies (internal API)."""
+    from pocketstack.common import eventloop
     from pocketstack.objectstore.server.runner import SetupError, options_from, serve
 
     settings = _settings(config, data_dir, log_level=log_level)
@@ -190,7 +191,7 @@ def storage_node(devices: Path, bind: str, rings: Path | None, data_dir: Path | 
         raise click.ClickException(str(exc)) from exc
     click.echo(f"storage node: http://{bind} serving {devices}")
     sys.stdout.flush()
-    asyncio.run(serve(options))
+    eventloop.run(serve(options))
 
 
 @main.command("status")

@@ -26,6 +26,7 @@ import uvicorn
 import yaml
 from starlette.types import ASGIApp
 
+from pocketstack.common import eventloop
 from pocketstack.common.db import Database
 from pocketstack.common.files import atomic_write
 from pocketstack.config import Settings, render_toml
@@ -178,7 +179,7 @@ class Cloud:
             self._deferred = False
         extra = conf.workers - 1 if self.objectstore is not None else 0
         if extra <= 0:
-            asyncio.run(self.serve())
+            eventloop.run(self.serve())
             return
         assert self.objectstore is not None
         sock = reuse_port_socket(self.settings.host, self.objectstore.port)
@@ -188,7 +189,7 @@ class Cloud:
         workers = Workers(self._run_worker, inherited=[sock], grace=SHUTDOWN_TIMEOUT)
         workers.spawn(extra)
         try:
-            asyncio.run(self.serve(object_socket=sock, workers=workers))
+            eventloop.run(self.serve(object_socket=sock, workers=workers))
         finally:
             workers.stop()
             sock.close()
@@ -200,7 +201,7 @@ class Cloud:
             self.db.engine.dispose(close=False)  # the parent's pooled connections stay its own
         sock = reuse_port_socket(self.settings.host, self.objectstore.port)
         LOG.info("object storage worker %d: pid %d", number, os.getpid())
-        asyncio.run(self._serve_worker(sock))
+        eventloop.run(self._serve_worker(sock))
         return 0
 
     async def _serve_worker(self, sock: socket.socket) -> None:

@@ -131,9 +131,10 @@ class ObjectStoreSettings(_Section):
     chunk_size: int = Field(262144, ge=4096, description="Bytes per read/write of object "
                             "data (a PUT's first write; later ones gather 4 chunks).")
     node_timeout: float = Field(10.0, gt=0, description="Seconds a storage operation may take.")
-    read_threads: int = Field(1, ge=1, le=256, description="Threads that open objects for "
+    read_threads: int = Field(2, ge=1, le=256, description="Threads that open objects for "
                               "GET and read their metadata for HEAD, per process. Each "
-                              "thread running at once adds GIL hand-offs (see "
+                              "thread running at once adds GIL hand-offs, but one alone "
+                              "makes reads wait on the event loop (see "
                               "docs/performance.md); raise it for many or slow disks.")
     io_threads: int = Field(3, ge=1, le=256, description="Threads for every other disk and "
                             "database step (writes and their fsyncs, deletes, container "

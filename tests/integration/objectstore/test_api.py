@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 import httpx
 from tests.integration.conftest import RunningCloud
@@ -32,6 +34,15 @@ def test_info(cloud: RunningCloud) -> None:
     head = httpx.head(f"{cloud.objectstore_url}/info")
     assert head.status_code == 200 and head.content == b""
     assert httpx.post(f"{cloud.objectstore_url}/info").status_code == 405
+
+
+def test_the_servers_run_on_uvloop(cloud: RunningCloud) -> None:
+    """`pocketstack up` runs its event loop through common.eventloop: libuv wakes its loop
+    through an eventfd, where asyncio's loop uses a socket pair."""
+    assert cloud.process is not None
+    fds = Path(f"/proc/{cloud.process.pid}/fd")
+    links = {os.readlink(fd) for fd in fds.iterdir()}
+    assert "anon_inode:[eventfd]" in links
 
 
 def test_healthcheck(cloud: RunningCloud) -> None:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from starlette.types import Scope
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -165,8 +165,8 @@ class SwiftHttpProtocol(HttpToolsProtocol):
     _method: str | None = None  # the real method of the request line parsed as GET
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._raw_transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses (common.eventloop)
+        self._raw_transport = cast(asyncio.Transport, transport)
         super().connection_made(_Heads(transport))  # type: ignore[arg-type]
 
     def data_received(self, data: bytes) -> None:
