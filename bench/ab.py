@@ -109,9 +109,7 @@ def compare(base: Sequence[Sample], new: Sequence[Sample], metric: str) -> str:
 
 def report(op: str, base: Sequence[Sample], new: Sequence[Sample], calls: bool) -> str:
     """One operation's rounds side by side, their medians, and the comparison."""
-    def cells(s: Sample | None) -> str:
-        if s is None:
-            return ""
+    def cells(s: Sample) -> str:
         if calls:
             return f"{s.calls or 0:>12.1f}"
         split = "" if s.loop_ms is None else f"{s.loop_ms:>8.3f}{s.other_ms or 0:>8.3f}"
