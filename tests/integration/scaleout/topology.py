@@ -476,7 +476,7 @@ def seed_proxy(source: Path, target: Path) -> None:
 def body_md5(path: Path) -> str:
     """md5 of the body of an object file (its first ``body_length`` bytes)."""
     with path.open("rb") as f:
-        length, _ = read_trailer(f.fileno(), os.fstat(f.fileno()).st_size)
+        length = read_trailer(f.fileno(), os.fstat(f.fileno()).st_size).body_length
         return hashlib.md5(f.read(length)).hexdigest()
 
 

@@ -1,13 +1,14 @@
 """The auditor: re-reads what this host's devices hold and quarantines what went bad.
 
 Each pass walks every local device: every object file (``list_object_stamps``, then
-``get_object_file`` read to the end: a ``.data`` is checked against its size and md5 by
-the same reader a GET uses, which moves a bad file to ``<dev>/quarantined/objects*/`` and
-raises; a bad ``.meta`` or ``.ts`` trailer is quarantined on open), then every account
-and container database (``PRAGMA quick_check``; a corrupt one is quarantined). Reads are
-paced to ``bytes_per_second`` and ``files_per_second``. A quarantined object no longer
-counts in its suffix hash, so the next replication pass restores a good copy from another
-replica. Temp files left by crashes (older than an hour) are removed on the way.
+``get_object_file`` read to the end: a ``.data`` is checked against its size, its CRC-32
+and its md5 (a GET checks only the CRC) by the reader a GET uses, which moves a bad file
+to ``<dev>/quarantined/objects*/`` and raises; a bad ``.meta`` or ``.ts`` trailer is
+quarantined on open), then every account and container database (``PRAGMA
+quick_check``; a corrupt one is quarantined). Reads are paced to ``bytes_per_second`` and
+``files_per_second``. A quarantined object no longer counts in its suffix hash, so the
+next replication pass restores a good copy from another replica. Temp files left by
+crashes (older than an hour) are removed on the way.
 """
 
 from __future__ import annotations

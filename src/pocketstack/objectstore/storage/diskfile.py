@@ -33,10 +33,13 @@ is four classes used synchronously, from worker threads:
 ``DiskFileWriter`` (a context manager: leaving it without commit discards everything)
     ``write(chunk) -> bytes so far``; ``bytes_written``; ``etag`` (md5 hex so far);
     ``put(metadata)`` (needs X-Timestamp; fills in name, Content-Length and ETag from what
-    was written); ``commit(timestamp)`` publishes atomically; ``close()``.
+    was written, and the body's CRC-32 in the file's footer); ``commit(timestamp)``
+    publishes atomically; ``close()``.
 
 ``DiskFileReader``: iterate for chunks of at most ``chunk_size`` bytes; ``close()``.
-    A whole read checks the size and md5 against the metadata; on mismatch the object is
+    A whole read checks the size and the body's CRC-32 (the md5 against the ETag for a
+    file without a CRC, and also when ``check_etag``, as the auditor and the replicator
+    read); on mismatch the object is
     quarantined and DiskFileQuarantined raised *before* the last chunk is yielded, so a
     consumer never receives a complete-looking corrupt body. Ranged reads are not checked.
 
@@ -79,6 +82,7 @@ from pocketstack.objectstore.storage.exceptions import (
 )
 from pocketstack.objectstore.storage.fileformat import (
     CorruptObjectFile,
+    Trailer,
     encode_file,
     read_trailer,
 )
@@ -365,6 +369,7 @@ class DiskFile:
         self._fp: RawFile | None = None
         self._opened = False
         self._body_length = 0
+        self._body_crc: int | None = None
         self._data_metadata: Metadata = {}
         self._meta_metadata: Metadata | None = None
         self._metadata: Metadata = {}
@@ -390,12 +395,12 @@ class DiskFile:
             raise DiskFileDeleted(self.name, timestamp=state.tombstone.timestamp)
         if state.data is None:
             raise DiskFileNotExist(self.name)
-        fp, body_length, data_md = self._load(state.data)
+        fp, (body_length, data_md, body_crc) = self._load(state.data)
         try:
             check_data_file(self.name, state.data, body_length, data_md)
             meta_md = None
             if state.meta is not None:
-                _unused, _length, meta_md = self._load(state.meta, keep_open=False)
+                meta_md = self._load(state.meta, keep_open=False)[1].metadata
                 check_timestamp(state.meta, meta_md)
         except CorruptObjectFile as exc:
             fp.close()
@@ -408,7 +413,8 @@ class DiskFile:
         if expires is not None and expires <= now:
             fp.close()
             raise DiskFileExpired(self.name, timestamp=state.data.timestamp, delete_at=expires)
-        self._fp, self._opened, self._body_length = fp, True, body_length
+        self._fp, self._opened = fp, True
+        self._body_length, self._body_crc = body_length, body_crc
         self._data_metadata, self._meta_metadata, self._metadata = data_md, meta_md, merged
         self._data_timestamp = state.data.timestamp
         self._data_filename = state.data.filename
@@ -416,14 +422,14 @@ class DiskFile:
 
     def _load(
         self, file: ObjectFileName, *, keep_open: bool = True
-    ) -> tuple[RawFile, int, Metadata]:
+    ) -> tuple[RawFile, Trailer]:
         path = os.path.join(self.datadir, file.filename)
         try:
             fp = RawFile(path)
         except FileNotFoundError as exc:
             raise _Vanished() from exc
         try:
-            body_length, metadata = read_trailer(fp.fileno(), os.fstat(fp.fileno()).st_size)
+            trailer = read_trailer(fp.fileno(), os.fstat(fp.fileno()).st_size)
         except CorruptObjectFile as exc:
             fp.close()
             raise self.quarantine(file.filename, str(exc)) from exc
@@ -432,7 +438,7 @@ class DiskFile:
             raise
         if not keep_open:
             fp.close()
-        return fp, body_length, metadata
+        return fp, trailer
 
     def quarantine(self, filename: str, reason: str) -> DiskFileQuarantined:
         """Move one corrupt file aside; returns the exception to raise."""
@@ -511,6 +517,7 @@ class DiskFile:
             fp,
             body_length=self._body_length,
             etag=self._data_metadata[ETAG_KEY],
+            body_crc=self._body_crc,
             ranges=resolved,
             chunk_size=chunk_size or self.manager.chunk_size,
             diskfile=self,

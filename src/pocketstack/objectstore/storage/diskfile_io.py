@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
@@ -39,50 +40,71 @@ def preallocate(fd: int, size: int) -> None:
 
 
 class Digest(Protocol):
-    """What a writer hashes its body with: hashlib's md5, or a `SharedMD5` view."""
+    """What a writer hashes its body with: a `BodyDigest`, or a `SharedDigestView`."""
 
     def update(self, data: bytes, /) -> None: ...
 
     def hexdigest(self) -> str: ...
 
+    def crc32(self) -> int: ...
 
-class SharedMD5:
-    """One md5 of a body that several replica writers of this process write, chunk by
-    chunk, in the same order: the first writer to reach chunk ``i`` hashes it, the others
-    skip it, so a 3-replica PUT hashes its body once instead of three times. Sound because
-    every writer gets the very same chunk objects (the proxy's `Tee`): each stored ETag is
-    still the md5 of exactly what that writer wrote. Thread-safe; `view` gives one writer
-    its cursor."""
+
+class BodyDigest:
+    """The two digests of a body: its MD5 (the ETag) and its CRC-32 (the file's footer,
+    which a GET checks instead of the MD5: `fileformat`)."""
 
     def __init__(self) -> None:
         self._md5 = hashlib.md5(usedforsecurity=False)
+        self._crc = 0
+
+    def update(self, data: bytes, /) -> None:
+        self._md5.update(data)
+        self._crc = zlib.crc32(data, self._crc)
+
+    def hexdigest(self) -> str:
+        return self._md5.hexdigest()
+
+    def crc32(self) -> int:
+        return self._crc
+
+
+class SharedDigest:
+    """One `BodyDigest` of a body that several replica writers of this process write,
+    chunk by chunk, in the same order: the first writer to reach chunk ``i`` hashes it,
+    the others skip it, so a 3-replica PUT hashes its body once instead of three times.
+    Sound because every writer gets the very same chunk objects (the proxy's `Tee`): each
+    stored ETag and CRC is still that of exactly what that writer wrote. Thread-safe;
+    `view` gives one writer its cursor."""
+
+    def __init__(self) -> None:
+        self._digest = BodyDigest()
         self._count = 0
         self._lock = threading.Lock()
 
-    def view(self) -> SharedMD5View:
-        return SharedMD5View(self)
+    def view(self) -> SharedDigestView:
+        return SharedDigestView(self)
 
     def update(self, index: int, chunk: bytes) -> None:
         with self._lock:
             if index == self._count:
-                self._md5.update(chunk)
+                self._digest.update(chunk)
                 self._count += 1
             elif index > self._count:  # a writer ran ahead of every other: a bug
                 raise ValueError(f"chunk {index} before chunk {self._count}")
 
-    def hexdigest(self, count: int) -> str:
-        """The md5 of the first ``count`` chunks (the ones hashed so far: a writer asks
+    def digest(self, count: int) -> BodyDigest:
+        """The digest of the first ``count`` chunks (the ones hashed so far: a writer asks
         after it has passed all of its own)."""
         with self._lock:
             if count != self._count:
-                raise ValueError(f"md5 of {count} chunks asked, {self._count} hashed")
-            return self._md5.hexdigest()
+                raise ValueError(f"digest of {count} chunks asked, {self._count} hashed")
+            return self._digest
 
 
-class SharedMD5View:
-    """One writer's cursor over a `SharedMD5` (a `Digest`)."""
+class SharedDigestView:
+    """One writer's cursor over a `SharedDigest` (a `Digest`)."""
 
-    def __init__(self, shared: SharedMD5) -> None:
+    def __init__(self, shared: SharedDigest) -> None:
         self._shared = shared
         self._index = 0
 
@@ -91,7 +113,10 @@ class SharedMD5View:
         self._index += 1
 
     def hexdigest(self) -> str:
-        return self._shared.hexdigest(self._index)
+        return self._shared.digest(self._index).hexdigest()
+
+    def crc32(self) -> int:
+        return self._shared.digest(self._index).crc32()
 
 
 def writev_all(fd: int, parts: Sequence[bytes]) -> None:
@@ -136,16 +161,16 @@ class DiskFileWriter:
         self._fd: int | None = fd
         self._tmp_path = tmp_path
         self._preallocated = preallocated  # the file's size before the first write
-        self._md5: Digest = hashlib.md5(usedforsecurity=False)
+        self._digest: Digest = BodyDigest()
         self._written = 0
         self._metadata: Metadata | None = None
         self._committed = False
 
     def share_digest(self, digest: Digest) -> None:
-        """Hash the body with ``digest`` (a `SharedMD5View`) instead of an own md5."""
+        """Hash the body with ``digest`` (a `SharedDigestView`) instead of an own one."""
         if self._written:
             raise DiskFileError(f"{self.diskfile.name}: share_digest() after write()")
-        self._md5 = digest
+        self._digest = digest
 
     @property
     def bytes_written(self) -> int:
@@ -153,7 +178,7 @@ class DiskFileWriter:
 
     @property
     def etag(self) -> str:
-        return self._md5.hexdigest()
+        return self._digest.hexdigest()
 
     def _require_fd(self) -> int:
         if self._fd is None:
@@ -165,7 +190,7 @@ class DiskFileWriter:
             raise DiskFileError(f"{self.diskfile.name}: write() after put()")
         with fsutil.map_os_errors(self.diskfile.name):
             fsutil.write_all(self._require_fd(), chunk)
-        self._md5.update(chunk)
+        self._digest.update(chunk)
         self._written += len(chunk)
         return self._written
 
@@ -176,7 +201,7 @@ class DiskFileWriter:
         with fsutil.map_os_errors(self.diskfile.name):
             writev_all(self._require_fd(), parts)
         for part in parts:
-            self._md5.update(part)
+            self._digest.update(part)
             self._written += len(part)
         return self._written
 
@@ -190,7 +215,7 @@ class DiskFileWriter:
         content[LENGTH_KEY] = str(self._written)
         content[ETAG_KEY] = self.etag
         fd = self._require_fd()
-        trailer = encode_trailer(self._written, content)
+        trailer = encode_trailer(self._written, content, body_crc=self._digest.crc32())
         with fsutil.map_os_errors(self.diskfile.name):
             fsutil.write_all(fd, trailer)
             end = self._written + len(trailer)  # every write went to the end, whole
@@ -245,6 +270,8 @@ class DiskFileReader:
         *,
         body_length: int,
         etag: str,
+        body_crc: int | None,
+        check_etag: bool = False,
         ranges: list[tuple[int, int]] | None,
         chunk_size: int,
         diskfile: DiskFile,
@@ -254,6 +281,10 @@ class DiskFileReader:
         self._filename = filename
         self.body_length = body_length
         self._etag = etag
+        self._body_crc = body_crc
+        # a whole read checks the body's CRC-32; its md5 when the file has no CRC (format
+        # version 1) or when asked (the auditor and the replicator)
+        self._check_md5 = check_etag or body_crc is None
         self.ranges = ranges
         self._chunk_size = chunk_size
         self._diskfile = diskfile
@@ -295,27 +326,38 @@ class DiskFileReader:
 
     def _read_whole(self) -> Iterator[bytes]:
         """Yield each chunk only once the next is read, so the last one can be withheld."""
-        md5 = hashlib.md5(usedforsecurity=False)
+        md5 = hashlib.md5(usedforsecurity=False) if self._check_md5 else None
+        crc = 0
         offset = 0
         pending = b""
         while offset < self.body_length:
             chunk = self._pread(min(self._chunk_size, self.body_length - offset), offset)
             if not chunk:
                 break
-            md5.update(chunk)
+            if md5 is not None:
+                md5.update(chunk)
+            if self._body_crc is not None:
+                crc = zlib.crc32(chunk, crc)
             offset += len(chunk)
             if pending:
                 yield pending
             pending = chunk
-        if offset != self.body_length or md5.hexdigest() != self._etag:
+        problem = self._check(offset, md5, crc)
+        if problem:
             self.close()
-            raise self._diskfile.quarantine(
-                self._filename,
-                f"read {offset} bytes with md5 {md5.hexdigest()}, "
-                f"expected {self.body_length} with {self._etag}",
-            )
+            raise self._diskfile.quarantine(self._filename, problem)
         if pending:
             yield pending
+
+    def _check(self, length: int, md5: hashlib._Hash | None, crc: int) -> str:
+        """What is wrong with a whole body read ('' if nothing)."""
+        if length != self.body_length:
+            return f"read {length} bytes, expected {self.body_length}"
+        if self._body_crc is not None and crc != self._body_crc:
+            return f"body CRC-32 {crc:08x}, expected {self._body_crc:08x}"
+        if md5 is not None and md5.hexdigest() != self._etag:
+            return f"body md5 {md5.hexdigest()}, expected {self._etag}"
+        return ""
 
     def close(self) -> None:
         self._fp.close()

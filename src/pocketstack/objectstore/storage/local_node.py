@@ -26,7 +26,7 @@ from typing import Any, Final, ParamSpec, TypeVar
 from pocketstack.objectstore.hashing import PathHasher
 from pocketstack.objectstore.storage import async_pending, fsutil
 from pocketstack.objectstore.storage.diskfile import DEFAULT_CHUNK_SIZE, ONE_WEEK, DiskFileManager
-from pocketstack.objectstore.storage.diskfile_io import SharedMD5
+from pocketstack.objectstore.storage.diskfile_io import SharedDigest
 from pocketstack.objectstore.storage.exceptions import (
     BadRequest,
     ClientDisconnect,
@@ -161,7 +161,7 @@ class LocalNode(LocalReplication):
         metadata: Mapping[str, str],
         body: AsyncIterable[bytes],
         content_length: int | None = None,
-        body_digest: SharedMD5 | None = None,
+        body_digest: SharedDigest | None = None,
     ) -> ObjectInfo:
         if content_length is not None and content_length < 0:
             raise BadRequest("negative Content-Length")
@@ -196,7 +196,7 @@ class LocalNode(LocalReplication):
         metadata: Mapping[str, str],
         content_length: int | None,
         first: list[bytes],
-        digest: SharedMD5 | None,
+        digest: SharedDigest | None,
     ) -> Upload:
         """Open the upload; if cancelled meanwhile, abort it once its thread is done."""
         started = asyncio.ensure_future(

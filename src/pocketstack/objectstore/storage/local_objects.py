@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 
 from pocketstack.objectstore.storage.diskfile import DiskFile, DiskFileManager
-from pocketstack.objectstore.storage.diskfile_io import DiskFileWriter, SharedMD5
+from pocketstack.objectstore.storage.diskfile_io import DiskFileWriter, SharedDigest
 from pocketstack.objectstore.storage.exceptions import (
     Conflict,
     DiskFileDeleted,
@@ -171,7 +171,7 @@ class ObjectWork:
         metadata: Mapping[str, str],
         content_length: int | None,
         first: Sequence[bytes],
-        digest: SharedMD5 | None = None,
+        digest: SharedDigest | None = None,
     ) -> Upload:
         """Check for newer versions, open a writer and write the first batch (``digest``:
         the body's md5, shared with the other replica writers of this process)."""
@@ -233,7 +233,7 @@ class Upload:
         self.writer: DiskFileWriter | None = None
         self._lock = threading.Lock()
 
-    def start(self, content_length: int | None, digest: SharedMD5 | None = None) -> None:
+    def start(self, content_length: int | None, digest: SharedDigest | None = None) -> None:
         existing = self.diskfile.newest_timestamp()  # names suffice: nothing is opened
         if existing is not None and existing >= self.timestamp:
             raise Conflict(f"{self.diskfile.name} is newer", timestamp=existing)

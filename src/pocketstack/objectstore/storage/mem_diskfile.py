@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from pocketstack.objectstore.hashing import PathHasher
 from pocketstack.objectstore.storage.diskfile import DEFAULT_CHUNK_SIZE, ONE_WEEK, check_suffix
-from pocketstack.objectstore.storage.diskfile_io import Digest
+from pocketstack.objectstore.storage.diskfile_io import BodyDigest, Digest
 from pocketstack.objectstore.storage.exceptions import (
     DeviceUnavailable,
     DiskFileDeleted,
@@ -294,7 +294,7 @@ class MemDiskFileWriter:
     def __init__(self, diskfile: MemDiskFile) -> None:
         self.diskfile = diskfile
         self._chunks: list[bytes] | None = []
-        self._md5: Digest = hashlib.md5(usedforsecurity=False)
+        self._digest: Digest = BodyDigest()
         self._written = 0
         self._metadata: Metadata | None = None
 
@@ -304,7 +304,7 @@ class MemDiskFileWriter:
 
     @property
     def etag(self) -> str:
-        return self._md5.hexdigest()
+        return self._digest.hexdigest()
 
     def _require_chunks(self) -> list[bytes]:
         if self._chunks is None:
@@ -315,7 +315,7 @@ class MemDiskFileWriter:
         if self._metadata is not None:
             raise DiskFileError(f"{self.diskfile.name}: write() after put()")
         self._require_chunks().append(bytes(chunk))
-        self._md5.update(chunk)
+        self._digest.update(chunk)
         self._written += len(chunk)
         return self._written
 
@@ -327,7 +327,7 @@ class MemDiskFileWriter:
     def share_digest(self, digest: Digest) -> None:
         if self._written:
             raise DiskFileError(f"{self.diskfile.name}: share_digest() after write()")
-        self._md5 = digest
+        self._digest = digest
 
     def put(self, metadata: Mapping[str, str]) -> None:
         if self._metadata is not None:

@@ -19,7 +19,7 @@ keys are stored Title-Cased, ``ETag`` as such):
 ``put_object(device, partition, account, container, obj, *, policy, timestamp, metadata,
 body, content_length=None, body_digest=None) -> ObjectInfo``
     Streams ``body`` (an async iterable of bytes) to disk while computing its md5
-    (``body_digest``: a `diskfile_io.SharedMD5` the caller shares between the replica
+    (``body_digest``: a `diskfile_io.SharedDigest` the caller shares between the replica
     writes of one body whose chunks are the same objects; a node in the caller's process
     may hash each chunk once for all of them, a remote node ignores it). The
     object becomes visible only once the whole body arrived: fewer bytes than
@@ -149,7 +149,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from types import TracebackType
 from typing import Self
 
-from pocketstack.objectstore.storage.diskfile_io import SharedMD5
+from pocketstack.objectstore.storage.diskfile_io import SharedDigest
 from pocketstack.objectstore.storage.types import (
     DEFAULT_LISTING_LIMIT,
     AccountInfo,
@@ -197,7 +197,7 @@ class StorageNode(abc.ABC):
         metadata: Mapping[str, str],
         body: AsyncIterable[bytes],
         content_length: int | None = None,
-        body_digest: SharedMD5 | None = None,
+        body_digest: SharedDigest | None = None,
     ) -> ObjectInfo: ...
 
     @abc.abstractmethod

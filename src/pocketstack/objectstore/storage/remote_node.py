@@ -28,7 +28,7 @@ from typing import Any, Final, TypeVar
 import httpx
 
 from pocketstack.objectstore.storage import wire
-from pocketstack.objectstore.storage.diskfile_io import SharedMD5
+from pocketstack.objectstore.storage.diskfile_io import SharedDigest
 from pocketstack.objectstore.storage.exceptions import (
     BadRequest,
     ClientDisconnect,
@@ -192,7 +192,7 @@ class RemoteNode(RemoteReplication):
         metadata: Mapping[str, str],
         body: AsyncIterable[bytes],
         content_length: int | None = None,
-        body_digest: SharedMD5 | None = None,  # the storage node hashes what it receives
+        body_digest: SharedDigest | None = None,  # the storage node hashes what it receives
     ) -> ObjectInfo:
         if content_length is not None and content_length < 0:
             raise BadRequest("negative Content-Length")

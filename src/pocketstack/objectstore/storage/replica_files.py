@@ -1,8 +1,9 @@
 """The object half of replication on this host: synchronous steps, run in worker threads.
 
 `ReplicaFiles` lists what a partition holds (`stamps`), reads one object file with its
-metadata (`open_file`: a ``.data`` is streamed through the verifying `DiskFileReader`, so
-a corrupt replica is quarantined instead of sent), receives one (`FileUpload`) and removes
+metadata (`open_file`: a ``.data`` is streamed through the verifying `DiskFileReader`,
+which checks both its CRC-32 and its md5 here, so a corrupt replica is quarantined instead
+of sent), receives one (`FileUpload`) and removes
 replicas that other devices hold (`remove`).
 
 A received file is checked before it is published: its name is ``<timestamp>.<ext>``, its
@@ -15,7 +16,6 @@ is cleaned up by `hashdir.resolve`, so the newest file wins whatever order files
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from collections.abc import Iterable, Iterator
@@ -25,7 +25,12 @@ from typing import Final
 from pocketstack.objectstore.hashing import PathHasher
 from pocketstack.objectstore.storage import fsutil
 from pocketstack.objectstore.storage.diskfile import DiskFile, DiskFileManager, check_hash
-from pocketstack.objectstore.storage.diskfile_io import DiskFileReader, RawFile, preallocate
+from pocketstack.objectstore.storage.diskfile_io import (
+    BodyDigest,
+    DiskFileReader,
+    RawFile,
+    preallocate,
+)
 from pocketstack.objectstore.storage.exceptions import (
     BadRequest,
     ClientDisconnect,
@@ -139,7 +144,7 @@ class ReplicaFiles:
     ) -> tuple[ObjectFile, Iterator[bytes], DiskFileReader | None]:
         name_hash = diskfile.name
         try:
-            length, metadata = read_trailer(fp.fileno(), os.fstat(fp.fileno()).st_size)
+            length, metadata, body_crc = read_trailer(fp.fileno(), os.fstat(fp.fileno()).st_size)
             check_timestamp(parsed, metadata)
             if hash_of_name(self.manager.hasher, metadata.get(NAME_KEY, "")) != name_hash:
                 raise CorruptObjectFile(f"name {metadata.get(NAME_KEY)!r} is not in this dir")
@@ -155,7 +160,8 @@ class ReplicaFiles:
             fp.close()
             return file, iter(_EMPTY), None
         reader = DiskFileReader(
-            fp, body_length=length, etag=metadata[ETAG_KEY], ranges=None,
+            fp, body_length=length, etag=metadata[ETAG_KEY], body_crc=body_crc,
+            check_etag=True, ranges=None,
             chunk_size=self.manager.chunk_size, diskfile=diskfile, filename=parsed.filename,
         )  # fmt: skip
         return file, iter(reader), reader
@@ -270,7 +276,7 @@ class FileUpload:
         self.manager = manager
         self.datadir = datadir
         self.file = file
-        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._digest = BodyDigest()
         self._written = 0
         self._lock = threading.Lock()
         tmp_dir = manager.devices.tmp_dir(device_path)
@@ -292,7 +298,7 @@ class FileUpload:
                 raise BadRequest(f"body longer than {self.file.content_length}")
             with fsutil.map_os_errors(self.file.filename):
                 fsutil.write_all(self._fd, data)
-            self._md5.update(data)
+            self._digest.update(data)
             self._written += len(data)
 
     def finish(self) -> bool:
@@ -303,7 +309,8 @@ class FileUpload:
                 raise RuntimeError("upload aborted")
             self._check_body()
             with fsutil.map_os_errors(self.file.filename):
-                fsutil.write_all(fd, encode_trailer(self._written, self.file.metadata))
+                fsutil.write_all(fd, encode_trailer(self._written, self.file.metadata,
+                                                    body_crc=self._digest.crc32()))
                 if self.manager.fsync:
                     os.fdatasync(fd)
                 os.close(fd)
@@ -321,8 +328,8 @@ class FileUpload:
                 f"body ended after {self._written} of {self.file.content_length} bytes"
             )
         etag = self.file.metadata.get(ETAG_KEY)
-        if self.file.filename.endswith(DATA) and self._md5.hexdigest() != etag:
-            raise EtagMismatch(f"body md5 {self._md5.hexdigest()} != ETag {etag}")
+        if self.file.filename.endswith(DATA) and self._digest.hexdigest() != etag:
+            raise EtagMismatch(f"body md5 {self._digest.hexdigest()} != ETag {etag}")
 
     def abort(self) -> None:
         """Discard the upload (safe at any time, and more than once)."""

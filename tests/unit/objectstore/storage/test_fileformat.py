@@ -12,14 +12,16 @@ import pytest
 from pocketstack.objectstore.storage.fileformat import (
     MAGIC,
     CorruptObjectFile,
+    Trailer,
     decode_metadata,
     encode_file,
     encode_metadata,
+    encode_trailer,
     read_trailer,
 )
 
 
-def _read(path: Path) -> tuple[int, dict[str, str]]:
+def _read(path: Path) -> Trailer:
     fd = os.open(path, os.O_RDONLY)
     try:
         return read_trailer(fd, os.fstat(fd).st_size)
@@ -34,7 +36,7 @@ def test_body_comes_first_then_metadata_then_footer(tmp_path: Path) -> None:
     raw = path.read_bytes()
     assert raw.startswith(b"hello")
     assert raw.endswith(MAGIC)
-    assert _read(path) == (5, metadata)
+    assert _read(path) == (5, metadata, zlib.crc32(b"hello"))
 
 
 def test_metadata_bytes_are_deterministic() -> None:
@@ -52,7 +54,7 @@ def test_large_metadata_beyond_the_read_ahead_window(tmp_path: Path) -> None:
     metadata["X-Object-Sysmeta-Big"] = "s" * 100_000
     path = tmp_path / "f"
     path.write_bytes(encode_file(b"x" * 10, metadata))
-    assert _read(path) == (10, metadata)
+    assert _read(path) == (10, metadata, zlib.crc32(b"x" * 10))
 
 
 def test_unicode_and_odd_values_round_trip(tmp_path: Path) -> None:
@@ -71,6 +73,7 @@ def test_unicode_and_odd_values_round_trip(tmp_path: Path) -> None:
         lambda raw: raw[:-4] + b"XXXX",  # bad magic
         lambda raw: raw[:-6] + struct.pack(">H", 99) + MAGIC,  # unknown version
         lambda raw: raw[:10] + b"!" + raw[11:],  # metadata bit rot (crc)
+        lambda raw: raw[:-10] + bytes([raw[-10] ^ 1]) + raw[-9:],  # the body's crc rots
         lambda raw: b"extra" + raw,  # sizes disagree
     ],
 )
@@ -91,3 +94,19 @@ def test_valid_crc_but_not_json_is_corrupt(tmp_path: Path) -> None:
         _read(path)
     with pytest.raises(CorruptObjectFile):
         decode_metadata(b"\xff")
+
+
+def test_version_1_files_are_still_read_without_a_body_crc(tmp_path: Path) -> None:
+    """Files written before the body's CRC (format 1) open as before; their body is then
+    checked against its md5 (test_diskfile_io)."""
+    blob = encode_metadata({"name": "/a/c/o"})
+    footer = struct.pack(">QIIHH4s", 4, len(blob), zlib.crc32(blob), 0, 1, MAGIC)
+    path = tmp_path / "f"
+    path.write_bytes(b"body" + blob + footer)
+    assert _read(path) == (4, {"name": "/a/c/o"}, None)
+
+
+def test_the_trailer_carries_the_crc_it_is_given(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"body" + encode_trailer(4, {"a": "1"}, body_crc=0xDEADBEEF))
+    assert _read(path).body_crc == 0xDEADBEEF

@@ -19,7 +19,7 @@ from pocketstack.objectstore.hashing import PathHasher
 from pocketstack.objectstore.storage import fsutil
 from pocketstack.objectstore.storage.container_broker import ContainerBroker
 from pocketstack.objectstore.storage.diskfile import DiskFileManager
-from pocketstack.objectstore.storage.diskfile_io import SharedMD5
+from pocketstack.objectstore.storage.diskfile_io import SharedDigest
 from pocketstack.objectstore.storage.exceptions import (
     Conflict,
     DatabaseError,
@@ -131,7 +131,7 @@ async def test_closing_a_body_waits_for_its_read_ahead(node: LocalNode) -> None:
 
 async def test_local_replicas_share_one_md5(node: LocalNode) -> None:
     pieces = [os.urandom(700) for _ in range(30)]
-    digest = SharedMD5()
+    digest = SharedDigest()
     infos = await asyncio.gather(*(
         node.put_object("sda", 0, "a", "c", f"r{i}", policy=0, timestamp=Timestamp.now(),
                         metadata={}, body=body_of(*pieces), body_digest=digest)

@@ -40,7 +40,7 @@ from pocketstack.objectstore.proxy.nodes import Target
 from pocketstack.objectstore.proxy.quorum import quorum_size
 from pocketstack.objectstore.proxy.request import Request, Response
 from pocketstack.objectstore.proxy.tee import Tee, rechunk, replay_window
-from pocketstack.objectstore.storage.diskfile_io import SharedMD5
+from pocketstack.objectstore.storage.diskfile_io import SharedDigest
 from pocketstack.objectstore.storage.node import StorageNode
 from pocketstack.objectstore.storage.types import ObjectInfo
 from pocketstack.objectstore.timestamp import Timestamp
@@ -111,7 +111,7 @@ async def write_object(ctx: ProxyContext, here: Located, metadata: dict[str, str
     chunk = ctx.settings.chunk_size
     tee = Tee(rechunk(body, chunk), replay_limit=replay_window(chunk))
     targets = ctx.nodes.node_iter(ring, here.part)
-    digest = SharedMD5()  # the replicas see the same chunks: local ones hash them once
+    digest = SharedDigest()  # the replicas see the same chunks: local ones hash them once
     slots = [_write_slot(ctx, here, tee, targets, timestamp, metadata, length, digest)
              for _ in range(n)]
     outcomes = list(await asyncio.gather(*slots))
@@ -128,7 +128,7 @@ async def write_object(ctx: ProxyContext, here: Located, metadata: dict[str, str
 
 async def _write_slot(ctx: ProxyContext, here: Located, tee: Tee, targets: Iterator[Target],
                       timestamp: Timestamp, metadata: dict[str, str], length: int | None,
-                      digest: SharedMD5) -> Outcome:
+                      digest: SharedDigest) -> Outcome:
     last = Outcome(None, 503)
     for target in targets:
         if not tee.can_replay:
