@@ -1,4 +1,4 @@
-"""A/B of two source trees on small objects: ``python -m bench.ab`` (``make ab``).
+"""A/B of two source trees on object requests: ``python -m bench.ab`` (``make ab``).
 
 A single change to the request path is worth a few percent of a request's CPU. Two runs
 of the same code on a shared machine differ by more than that (docs/performance.md,
@@ -21,10 +21,13 @@ times slower, so that pass shows no rates.
 
     python -m bench.ab [--base REF] [--rounds 3] [--ops GET,HEAD] [--count 8000]
                        [--objects 200] [--concurrency 16] [--calls] [--ps-arg=ARG ...]
+                       [--large-objects 16] [--large-mib 64] [--large-count 32]
 
 GET and HEAD read ``--objects`` objects of 4 KiB round-robin. PUT writes ``--count`` new
-ones, and DELETE (only with PUT) removes them again in the same round. Every body and
-ETag is checked, as in ``make bench``. A round that starts with PUT is not warmed up.
+ones, and DELETE (only with PUT) removes them again in the same round. GET-LARGE reads
+``--large-count`` times, round-robin, ``--large-objects`` objects of ``--large-mib`` MiB
+(streamed, as ``make bench`` does; written in the first round). Every body and ETag is
+checked, as in ``make bench``. A round that starts with PUT is not warmed up.
 Results go to ``.bench/ab-<time>/results.jsonl`` (``--work``), the servers' output to
 ``pocketstack.log`` beside it; the data dirs are removed at the end (``--keep``).
 """
@@ -46,14 +49,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bench.clouds import PocketstackCloud, login
-from bench.objects import ObjectBench, Payloads, Target, Workload, put_container, session
+from bench.objects import MiB, ObjectBench, Payloads, Target, Workload, put_container, session
 from bench.procstat import thread_cpu_seconds
 from bench.runner import Operation, measure, run
 
 REPO = Path(__file__).resolve().parent.parent
 CALLCOUNT_HOOK = REPO / "bench" / "callcount"
-ORDER = ("PUT", "GET", "HEAD", "DELETE")
-CONTAINER = "ab"
+ORDER = ("PUT", "GET", "HEAD", "DELETE", "GET-LARGE")
+CONTAINER, LARGE_CONTAINER = "ab", "ab-large"
 
 
 @dataclass
@@ -107,13 +110,18 @@ def compare(base: Sequence[Sample], new: Sequence[Sample], metric: str) -> str:
     return f"{metric} {change:+.1f}% (new lower in {lower} of {len(pairs)})"
 
 
+def rate(ops_per_s: float) -> str:
+    """Operations per second, with a decimal where they are few (large objects)."""
+    return f"{ops_per_s:.1f}" if ops_per_s < 100 else f"{ops_per_s:.0f}"
+
+
 def report(op: str, base: Sequence[Sample], new: Sequence[Sample], calls: bool) -> str:
     """One operation's rounds side by side, their medians, and the comparison."""
     def cells(s: Sample) -> str:
         if calls:
             return f"{s.calls or 0:>12.1f}"
         split = "" if s.loop_ms is None else f"{s.loop_ms:>8.3f}{s.other_ms or 0:>8.3f}"
-        return f"{s.ops_per_s:>9.0f}{s.cpu_ms or 0:>8.3f}{split:>16}"
+        return f"{rate(s.ops_per_s):>9}{s.cpu_ms or 0:>8.3f}{split:>16}"
 
     head = f"{'calls/op':>12}" if calls else f"{'ops/s':>9}{'CPU ms':>8}{'loop':>8}{'other':>8}"
     lines = [f"{op}", f"{'':<13}{'base':^{len(head)}} | {'new':^{len(head)}}",
@@ -178,12 +186,20 @@ async def one_round(side: Side, round_number: int, first: bool, args: argparse.N
                 await run("setup", ops["PUT"], count=args.objects,
                           concurrency=args.concurrency)
             reads = {name: round_robin(ops[name], args.objects) for name in ("GET", "HEAD")}
+            if "GET-LARGE" in args.ops:
+                large = bench.large_ops(LARGE_CONTAINER)
+                if round_number == 1:
+                    await put_container(http, target, LARGE_CONTAINER)
+                    await run("setup", large["PUT"], count=args.large_objects,
+                              concurrency=args.concurrency)
+                reads["GET-LARGE"] = round_robin(large["GET"], args.large_objects)
             if "PUT" not in args.ops and args.warmup:
                 await run("warm-up", reads["GET"], count=args.warmup,
                           concurrency=args.concurrency)
             for op in [name for name in ORDER if name in args.ops]:
+                count = args.large_count if op == "GET-LARGE" else args.count
                 await measure_op(side, op, {**ops, **reads}[op], round_number, first, args,
-                                 target)
+                                 target, count)
     finally:
         cloud.stop()
 
@@ -196,7 +212,8 @@ def round_robin(op: Operation, objects: int) -> Operation:
 
 
 async def measure_op(side: Side, op: str, operation: Operation, round_number: int,
-                     first: bool, args: argparse.Namespace, target: Target) -> None:
+                     first: bool, args: argparse.Namespace, target: Target,
+                     count: int) -> None:
     pids = target.servers.pids()
     single = len(pids) == 1
     root = pids[0]
@@ -204,7 +221,7 @@ async def measure_op(side: Side, op: str, operation: Operation, round_number: in
         raise RuntimeError("--calls counts one server process: not with --workers")
     threads0 = thread_cpu_seconds(root) if single else {}
     calls0 = read_calls(root, side.calls_file) if side.calls_file else None
-    result = await measure(side.name, op, operation, count=args.count,
+    result = await measure(side.name, op, operation, count=count,
                            concurrency=args.concurrency, servers=target.servers)
     calls1 = read_calls(root, side.calls_file) if side.calls_file else None
     ops = max(result.ops, 1)
@@ -227,13 +244,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--base", default="HEAD", help="git ref of the base (default HEAD)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--ops", default="GET,HEAD",
-                        help="comma-separated, of PUT,GET,HEAD,DELETE (default GET,HEAD)")
+                        help="comma-separated, of PUT,GET,HEAD,DELETE,GET-LARGE "
+                             "(default GET,HEAD)")
     parser.add_argument("--count", type=int, default=8000, help="operations per round")
     parser.add_argument("--objects", type=int, default=200,
                         help="objects that GET and HEAD read round-robin")
     parser.add_argument("--warmup", type=int, default=1000,
                         help="GETs after each start, not measured (default 1000)")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--large-objects", type=int, default=16,
+                        help="objects that GET-LARGE reads round-robin")
+    parser.add_argument("--large-mib", type=int, default=64, help="their size")
+    parser.add_argument("--large-count", type=int, default=32,
+                        help="GET-LARGE operations per round")
     parser.add_argument("--calls", action="store_true",
                         help="count Python calls per operation instead of timing")
     parser.add_argument("--ps-arg", action="append", default=[], metavar="ARG",
@@ -250,8 +273,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--ops: DELETE removes what PUT wrote in the same round: add PUT")
     if "PUT" in args.ops and args.count < args.objects:
         parser.error("--count: PUT writes the objects GET and HEAD read: at least --objects")
-    if args.rounds < 1 or args.count < 1 or args.objects < 1:
-        parser.error("--rounds, --count and --objects must be positive")
+    if min(args.rounds, args.count, args.objects, args.large_objects, args.large_mib,
+           args.large_count) < 1:
+        parser.error("--rounds, --count, --objects and the --large-* must be positive")
     return args
 
 
@@ -291,7 +315,9 @@ async def main(argv: Sequence[str] | None = None) -> int:
             sides.append(Side(name, src, cloud, calls_file))
         by_name = {side.name: side for side in sides}
         count = max(args.count if "PUT" in args.ops else 0, args.objects)
-        payloads = Payloads(Workload(concurrency=args.concurrency, small_count=count))
+        payloads = Payloads(Workload(concurrency=args.concurrency, small_count=count,
+                                     large_count=args.large_objects,
+                                     large_size=args.large_mib * MiB))
         print(f"bench.ab: base {args.base} ({base_tree}), new {REPO / 'src'}; "
               f"{args.rounds} rounds of {', '.join(args.ops)} x {args.count}, "
               f"concurrency {args.concurrency}{', counting calls' if args.calls else ''}",
@@ -304,7 +330,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
                 last = by_name[name].samples[-len(args.ops):]
                 print(f"  round {round_number} {name:<4} " + "  ".join(
                     f"{s.op} {s.calls} calls" if args.calls else
-                    f"{s.op} {s.ops_per_s:.0f}/s {s.cpu_ms} ms (p50 {s.p50_ms:.1f},"
+                    f"{s.op} {rate(s.ops_per_s)}/s {s.cpu_ms} ms (p50 {s.p50_ms:.1f},"
                     f" p99 {s.p99_ms:.1f} ms)" for s in last), flush=True)
         with (work / "results.jsonl").open("w") as out:
             for side in sides:

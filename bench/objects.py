@@ -215,13 +215,9 @@ class ObjectBench:
         return await self._measure(f"LIST {expected} (json)", full_listing,
                                    self.workload.listing_runs)
 
-    async def large(self, container: str) -> list[Result]:
-        """Streamed (chunked) PUT, then GET, of ``large_count`` objects of ``large_size``."""
-        await put_container(self.http, self.target, container)
+    def large_ops(self, container: str) -> dict[str, Operation]:
+        """Streamed (chunked) PUT and GET of large object ``i``, each checking its MD5."""
         p, w = self.payloads, self.workload
-        mib = f"{w.large_size // MiB} MiB"
-        for i in range(w.large_count):
-            p.large_md5(i)  # outside the timed phase
 
         async def body(i: int) -> AsyncIterator[bytes]:
             for part in p.large_chunks(i):
@@ -247,8 +243,18 @@ class ObjectBench:
                 raise VerifyError(f"GET big{i:04d}: {size} bytes, MD5 differs")
             return size
 
-        return [await self._measure(f"PUT {mib} (streamed)", put, w.large_count),
-                await self._measure(f"GET {mib} (streamed)", get, w.large_count)]
+        return {"PUT": put, "GET": get}
+
+    async def large(self, container: str) -> list[Result]:
+        """Streamed (chunked) PUT, then GET, of ``large_count`` objects of ``large_size``."""
+        await put_container(self.http, self.target, container)
+        p, w = self.payloads, self.workload
+        mib = f"{w.large_size // MiB} MiB"
+        for i in range(w.large_count):
+            p.large_md5(i)  # outside the timed phase
+        ops = self.large_ops(container)
+        return [await self._measure(f"PUT {mib} (streamed)", ops["PUT"], w.large_count),
+                await self._measure(f"GET {mib} (streamed)", ops["GET"], w.large_count)]
 
     async def delete_all(self, container: str, names: list[str]) -> None:
         """Cleanup, not measured (frees the disk between rounds)."""

@@ -28,8 +28,9 @@ def ab(tmp_path: Path, *extra: str) -> tuple[str, list[dict[str, object]]]:
 
 @NEEDS_GIT
 def test_every_operation_is_timed_on_both_sides_in_alternation(tmp_path: Path) -> None:
-    out, rows = ab(tmp_path, "--ops", "PUT,GET,HEAD,DELETE")
-    for op in ("PUT", "GET", "HEAD", "DELETE"):
+    out, rows = ab(tmp_path, "--ops", "PUT,GET,HEAD,DELETE,GET-LARGE", "--large-objects", "2",
+                   "--large-mib", "2", "--large-count", "4")
+    for op in ("PUT", "GET", "HEAD", "DELETE", "GET-LARGE"):
         assert f"\n{op}\n" in f"\n{out}"
         mine = [r for r in rows if r["op"] == op]
         assert sorted((r["side"], r["round"]) for r in mine) == [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from bench.ab import Sample, compare, median, parse_args, report, sides_in_round
+from bench.ab import Sample, compare, median, parse_args, rate, report, sides_in_round
 
 
 def samples(side: str, cpu: list[float], rate: list[float]) -> list[Sample]:
@@ -45,6 +45,13 @@ def test_report_shows_every_round_the_medians_and_errors() -> None:
     assert "2 errors, the first: VerifyError: GET o000001" in text
 
 
+def test_few_operations_per_second_keep_a_decimal() -> None:
+    assert (rate(7.46), rate(99.94), rate(3212.4)) == ("7.5", "99.9", "3212")
+    large = [Sample("GET-LARGE", "base", 1, True, 6.8, 121.3)]
+    assert report("GET-LARGE", large, large, calls=False).splitlines()[3].split()[2:4] == [
+        "6.8", "121.300"]
+
+
 def test_report_of_calls() -> None:
     base = [Sample("HEAD", "base", 1, True, 0.0, None, calls=350.3)]
     new = [Sample("HEAD", "new", 1, False, 0.0, None, calls=340.7)]
@@ -56,7 +63,10 @@ def test_report_of_calls() -> None:
 def test_arguments() -> None:
     args = parse_args(["--ops", "get, head", "--rounds", "2"])
     assert args.ops == ["GET", "HEAD"] and args.base == "HEAD" and args.rounds == 2
+    args = parse_args(["--ops", "get-large", "--large-mib", "8"])
+    assert args.ops == ["GET-LARGE"] and args.large_mib == 8 and args.large_count == 32
     for bad in (["--ops", "GET,LIST"], ["--ops", "DELETE"], ["--ops", ""],
-                ["--ops", "PUT", "--count", "10", "--objects", "20"], ["--rounds", "0"]):
+                ["--ops", "PUT", "--count", "10", "--objects", "20"], ["--rounds", "0"],
+                ["--ops", "GET-LARGE", "--large-mib", "0"]):
         with pytest.raises(SystemExit):
             parse_args(bad)
