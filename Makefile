@@ -67,8 +67,8 @@ bench: $(VENV)/.test-installed
 	@$(BIN)/python -m compileall -q src
 	$(BIN)/python -m bench $(if $(COMPARE),--compare $(COMPARE)) $(BENCH_ARGS)
 
-# A/B of the work tree against a git ref on small objects (bench/ab.py): BASE=<ref>
-# (default HEAD), AB_ARGS="--ops GET,HEAD --rounds 3 --calls ...".
+# A/B of the work tree against a git ref on object requests (bench/ab.py): BASE=<ref>
+# (default HEAD), AB_ARGS="--ops GET,HEAD --rounds 3 --calls ..." (--ops GET-LARGE: 64 MiB).
 ab: $(VENV)/.test-installed
 	$(BIN)/python -m bench.ab $(if $(BASE),--base $(BASE)) $(AB_ARGS)
 
