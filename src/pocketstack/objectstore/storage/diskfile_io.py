@@ -92,13 +92,13 @@ class SharedDigest:
             elif index > self._count:  # a writer ran ahead of every other: a bug
                 raise ValueError(f"chunk {index} before chunk {self._count}")
 
-    def digest(self, count: int) -> BodyDigest:
-        """The digest of the first ``count`` chunks (the ones hashed so far: a writer asks
-        after it has passed all of its own)."""
+    def result(self, count: int) -> tuple[str, int]:
+        """(md5 hex, CRC-32) of the first ``count`` chunks (the ones hashed so far: a
+        writer asks after it has passed all of its own)."""
         with self._lock:
             if count != self._count:
                 raise ValueError(f"digest of {count} chunks asked, {self._count} hashed")
-            return self._digest
+            return self._digest.hexdigest(), self._digest.crc32()
 
 
 class SharedDigestView:
@@ -113,10 +113,10 @@ class SharedDigestView:
         self._index += 1
 
     def hexdigest(self) -> str:
-        return self._shared.digest(self._index).hexdigest()
+        return self._shared.result(self._index)[0]
 
     def crc32(self) -> int:
-        return self._shared.digest(self._index).crc32()
+        return self._shared.result(self._index)[1]
 
 
 def writev_all(fd: int, parts: Sequence[bytes]) -> None:
