@@ -6,7 +6,9 @@ caller and those threads. Hops are batched: a PUT reads up to ``chunk_size`` byt
 body before its first hop, so an object of at most one chunk is checked, written, synced
 and published in a single hop, and then a few chunks per hop; a GET opens the object and
 reads ahead one read (`local_objects.READ_CHUNKS`) in its first hop, so a small object
-needs no second one, and reads the next one while the previous one is being sent. Foreign
+needs no second one, and reads the next one while the previous one is being sent. The
+same small write on several devices (``put_object_replicas``, ``delete_object_replicas``)
+takes one hop for all of them when every ``io`` thread is busy. Foreign
 errors that escape the layers below (OSError, sqlite3.Error) are mapped here,
 ``raise ... from exc``.
 """
@@ -20,7 +22,7 @@ import os
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final, ParamSpec, TypeVar
 
 from pocketstack.objectstore.hashing import PathHasher
@@ -43,6 +45,7 @@ from pocketstack.objectstore.storage.local_objects import (
     Upload,
 )
 from pocketstack.objectstore.storage.local_replication import LocalReplication
+from pocketstack.objectstore.storage.node import each_device
 from pocketstack.objectstore.storage.threads import (
     DEFAULT_IO_THREADS,
     DEFAULT_READ_THREADS,
@@ -74,6 +77,57 @@ LOG = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 _END: Final = object()
+_NOT_RUN: Final = object()
+
+
+def _length_error(received: int, content_length: int | None, *, ended: bool
+                  ) -> StorageError | None:
+    """What is wrong with a body of ``received`` bytes so far (all of it if ``ended``)
+    that announced ``content_length``, if anything."""
+    if content_length is None:
+        return None
+    if content_length < 0:
+        return BadRequest("negative Content-Length")
+    if received > content_length:
+        return BadRequest(f"body longer than Content-Length {content_length}")
+    if ended and received < content_length:
+        return ClientDisconnect(f"body ended after {received} of {content_length} bytes")
+    return None
+
+
+class _DeviceBatch:
+    """Steps on several devices in one thread hop, one device after the other. `stop`
+    (from the loop, once the caller's deadline passed) keeps the steps not begun from
+    starting, and tells which one is under way."""
+
+    def __init__(self, step: Callable[[str], Any], devices: Sequence[str]) -> None:
+        self._step = step
+        self._devices = devices
+        self._results: list[Any] = [_NOT_RUN] * len(devices)
+        self._under_way: int | None = None
+        self._stopped = False
+        self._lock = threading.Lock()
+
+    def run(self) -> list[Any]:
+        for i, device in enumerate(self._devices):
+            with self._lock:
+                if self._stopped:
+                    break
+                self._under_way = i
+            try:
+                result = _guarded(self._step, device)
+            except Exception as exc:  # this device's failure, not the others'
+                result = exc
+            with self._lock:
+                self._results[i] = result
+                self._under_way = None
+        return self._results
+
+    def stop(self) -> tuple[list[Any], int | None]:
+        """(the results so far, the index of the step under way)."""
+        with self._lock:
+            self._stopped = True
+            return list(self._results), self._under_way
 
 
 def _guarded(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
@@ -245,11 +299,9 @@ class LocalNode(LocalReplication):
                 break
             parts.append(chunk)  # type: ignore[arg-type]
             size += len(chunk)  # type: ignore[arg-type]
-        total = received + size
-        if content_length is not None and total > content_length:
-            raise BadRequest(f"body longer than Content-Length {content_length}")
-        if done and content_length is not None and total < content_length:
-            raise ClientDisconnect(f"body ended after {total} of {content_length} bytes")
+        problem = _length_error(received + size, content_length, ended=done)
+        if problem is not None:
+            raise problem
         return parts, done
 
     async def get_object(
@@ -301,6 +353,81 @@ class LocalNode(LocalReplication):
     ) -> bool:
         address = ObjectAddress(device, partition, account, container, obj, policy)
         return await self._run(self.objects.delete, address, timestamp)
+
+    async def put_object_replicas(
+        self,
+        devices: Sequence[str],
+        partition: int,
+        account: str,
+        container: str,
+        obj: str,
+        *,
+        policy: int,
+        timestamp: Timestamp,
+        metadata: Mapping[str, str],
+        body: bytes,
+        content_length: int | None = None,
+        timeout: float | None = None,
+    ) -> list[ObjectInfo | Exception]:
+        problem = _length_error(len(body), content_length, ended=True)
+        if problem is not None:
+            return [problem for _ in devices]
+        digest = SharedDigest()  # every device writes the same chunk: hashed once
+
+        def step(device: str) -> ObjectInfo:
+            address = ObjectAddress(device, partition, account, container, obj, policy)
+            return self.objects.put_small(address, timestamp, metadata, body, digest)
+
+        return await self._on_devices(devices, step, timeout)
+
+    async def delete_object_replicas(
+        self,
+        devices: Sequence[str],
+        partition: int,
+        account: str,
+        container: str,
+        obj: str,
+        *,
+        policy: int,
+        timestamp: Timestamp,
+        timeout: float | None = None,
+    ) -> list[bool | Exception]:
+        def step(device: str) -> bool:
+            address = ObjectAddress(device, partition, account, container, obj, policy)
+            return self.objects.delete(address, timestamp)
+
+        return await self._on_devices(devices, step, timeout)
+
+    async def _on_devices(
+        self, devices: Sequence[str], step: Callable[[str], R], timeout: float | None
+    ) -> list[R | Exception]:
+        """``step(device)`` for each device, each device's result or exception.
+
+        While ``io`` threads are free, one hop per device, all at once: their fsyncs
+        overlap, and a lone request is answered sooner. When every thread is busy,
+        spreading the devices over them buys no parallelism, only hand-offs between
+        threads, so the devices go in one hop, one after the other (docs/performance.md,
+        "One hop for a node's replicas"). A device whose step is under way when
+        ``timeout`` passes gives TimeoutError; the ones after it have not started, and get
+        hops of their own.
+        """
+        if len(devices) < 2 or self.threads.idle("io") >= len(devices):
+            return await each_device(devices, lambda device: self._run(step, device), timeout)
+        batch = _DeviceBatch(step, devices)
+        try:
+            async with asyncio.timeout(timeout):
+                return await self.threads.run("io", batch.run)
+        except TimeoutError:
+            results, under_way = batch.stop()
+        if under_way is not None:
+            results[under_way] = TimeoutError(f"{devices[under_way]}: no answer in {timeout} s")
+        waiting = [i for i, result in enumerate(results) if result is _NOT_RUN]
+        again = await each_device(
+            [devices[i] for i in waiting], lambda device: self._run(step, device), timeout
+        )
+        for i, result in zip(waiting, again, strict=True):
+            results[i] = result
+        return results
 
     # -- containers -------------------------------------------------------------------
 

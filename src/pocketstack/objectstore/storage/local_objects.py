@@ -190,9 +190,10 @@ class ObjectWork:
         timestamp: Timestamp,
         metadata: Mapping[str, str],
         body: bytes,
+        digest: SharedDigest | None = None,
     ) -> ObjectInfo:
         """A whole PUT in one step (the body is already in hand)."""
-        upload = self.begin_upload(address, timestamp, metadata, len(body), (body,))
+        upload = self.begin_upload(address, timestamp, metadata, len(body), (body,), digest)
         try:
             return upload.finish()
         except BaseException:

@@ -43,6 +43,17 @@ body, content_length=None, body_digest=None) -> ObjectInfo``
 ``delete_object(..., *, policy, timestamp) -> bool``
     Writes a tombstone; returns whether a live (unexpired) object was there (the proxy
     answers 204 or 404). Conflict if an equal or newer version or tombstone exists.
+``put_object_replicas(devices, partition, account, container, obj, *, policy,
+timestamp, metadata, body, content_length=None, timeout=None) -> [ObjectInfo | Exception]``
+``delete_object_replicas(devices, ..., *, policy, timestamp, timeout=None)
+-> [bool | Exception]``
+    The same write on several ``devices`` of this node (a body already in hand, as
+    ``bytes``): per device, in order, what the single-device operation returns or the
+    exception it raises (each device succeeds or fails on its own), and TimeoutError for
+    a device whose write took longer than ``timeout`` seconds. The default runs the
+    single-device operations at once; `LocalNode` runs them in one thread hop when its
+    threads are busy (the proxy's PUT of a small object and its DELETE, when every
+    replica is on one node).
 
 Containers (``metadata``: ``{header: value}`` stamped with ``timestamp``, newest wins per
 key, an empty value removes the key):
@@ -145,9 +156,10 @@ ObjectBody)``: one file as stored: its metadata and its body (empty but for a ``
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+import asyncio
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 from pocketstack.objectstore.storage.diskfile_io import SharedDigest
 from pocketstack.objectstore.storage.types import (
@@ -176,6 +188,26 @@ from pocketstack.objectstore.timestamp import Timestamp
 
 DbRecord = ObjectRecord | ContainerRecord
 """A database row: an ObjectRecord (container databases) or a ContainerRecord (accounts)."""
+R = TypeVar("R")
+
+
+async def each_device(devices: Sequence[str], step: Callable[[str], Awaitable[R]],
+                      timeout: float | None) -> list[R | Exception]:
+    """``step(device)`` for every device at once, each within ``timeout`` seconds: its
+    result or the exception it raised (TimeoutError past the deadline), in order."""
+
+    async def one(device: str) -> R | Exception:
+        try:
+            async with asyncio.timeout(timeout):
+                return await step(device)
+        except Exception as exc:  # this device's failure, not the others'
+            return exc
+
+    return list(await asyncio.gather(*(one(device) for device in devices)))
+
+
+async def one_chunk(body: bytes) -> AsyncIterator[bytes]:
+    yield body
 
 
 class StorageNode(abc.ABC):
@@ -244,6 +276,43 @@ class StorageNode(abc.ABC):
         policy: int,
         timestamp: Timestamp,
     ) -> bool: ...
+
+    async def put_object_replicas(
+        self,
+        devices: Sequence[str],
+        partition: int,
+        account: str,
+        container: str,
+        obj: str,
+        *,
+        policy: int,
+        timestamp: Timestamp,
+        metadata: Mapping[str, str],
+        body: bytes,
+        content_length: int | None = None,
+        timeout: float | None = None,
+    ) -> list[ObjectInfo | Exception]:
+        """`put_object` of a body in hand on each of ``devices`` (see the module docstring)."""
+        return await each_device(devices, lambda device: self.put_object(
+            device, partition, account, container, obj, policy=policy, timestamp=timestamp,
+            metadata=metadata, body=one_chunk(body), content_length=content_length), timeout)
+
+    async def delete_object_replicas(
+        self,
+        devices: Sequence[str],
+        partition: int,
+        account: str,
+        container: str,
+        obj: str,
+        *,
+        policy: int,
+        timestamp: Timestamp,
+        timeout: float | None = None,
+    ) -> list[bool | Exception]:
+        """`delete_object` on each of ``devices`` (see the module docstring)."""
+        return await each_device(devices, lambda device: self.delete_object(
+            device, partition, account, container, obj, policy=policy, timestamp=timestamp),
+            timeout)
 
     # -- containers -------------------------------------------------------------------
 

@@ -16,7 +16,8 @@ GET from 0.68 to 0.52 ms and of a small PUT from 6.9 to 5.7 ms.
   it gained them a third. Three cost a fifth more CPU per read than two.
 - ``io``: everything else (writes and their fsyncs, deletes, container and account
   databases, replication, the next chunks of a large GET). Three by default: the three
-  replicas of a PUT write and sync in parallel.
+  replicas of a PUT write and sync in parallel while threads are free (`idle`); when all
+  are busy, a node's replicas go in one hop (`LocalNode.put_object_replicas`).
 
 A pool is a queue and its threads, not a ``ThreadPoolExecutor``: a hop is one loop future,
 and the results that are ready when the loop wakes are settled together, with one wake-up
@@ -53,6 +54,10 @@ class _Pool:
 
     def __init__(self, size: int, name: str) -> None:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        # the hops awaited now (a set: add and discard are atomic, whatever thread runs
+        # the loop); a hop whose caller gave up is no longer counted, though its thread
+        # may still be at it: an estimate, for `ThreadPools.idle`
+        self.awaited: set[asyncio.Future[Any]] = set()
         self._lock = threading.Lock()
         self._ready: dict[asyncio.AbstractEventLoop, list[_Result]] = {}
         self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
@@ -133,8 +138,19 @@ class ThreadPools:
     async def run(self, name: str, call: Callable[[], R]) -> R:
         """``call()`` on a thread of pool ``name`` (``read`` or ``io``)."""
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._pool(name).submit(future, call)
-        return await future
+        pool = self._pool(name)
+        pool.submit(future, call)
+        pool.awaited.add(future)
+        try:
+            return await future
+        finally:
+            pool.awaited.discard(future)
+
+    def idle(self, name: str) -> int:
+        """About how many threads of pool ``name`` have nothing to do right now (the hops
+        awaited, against the pool's size)."""
+        pool = self._pools.get(name)
+        return max(0, self.sizes[name] - (len(pool.awaited) if pool is not None else 0))
 
     def shutdown(self) -> list[threading.Thread]:
         """Stop the pools (their threads end once the jobs queued before are done)."""

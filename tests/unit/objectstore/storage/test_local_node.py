@@ -21,6 +21,8 @@ from pocketstack.objectstore.storage.container_broker import ContainerBroker
 from pocketstack.objectstore.storage.diskfile import DiskFileManager
 from pocketstack.objectstore.storage.diskfile_io import SharedDigest
 from pocketstack.objectstore.storage.exceptions import (
+    BadRequest,
+    ClientDisconnect,
     Conflict,
     DatabaseError,
     DeviceUnavailable,
@@ -139,6 +141,96 @@ async def test_local_replicas_share_one_md5(node: LocalNode) -> None:
     assert {info.etag for info in infos} == {hashlib.md5(b"".join(pieces)).hexdigest()}
     _info, body = await node.get_object("sda", 0, "a", "c", "r2", policy=0)
     assert b"".join([chunk async for chunk in body]) == b"".join(pieces)  # and verified
+
+
+def count_pool_hops(node: LocalNode) -> list[str]:
+    """The pools of the hops ``node`` takes, whatever asks for them."""
+    pools: list[str] = []
+    real = node.threads.run
+
+    async def run(name: str, call: Callable[[], Any]) -> Any:
+        pools.append(name)
+        return await real(name, call)
+
+    node.threads.run = run  # type: ignore[method-assign]
+    return pools
+
+
+async def read_back(node: LocalNode, device: str, obj: str) -> bytes:
+    _info, body = await node.get_object(device, 0, "a", "c", obj, policy=0)
+    return b"".join([chunk async for chunk in body])
+
+
+async def put_replicas(node: LocalNode, devices: list[str], obj: str, data: bytes,
+                       **kwargs: Any) -> list[Any]:
+    return await node.put_object_replicas(
+        devices, 0, "a", "c", obj, policy=0, timestamp=Timestamp.now(), metadata={},
+        body=data, **kwargs)
+
+
+@pytest.mark.parametrize("io_threads", [1, 3])
+async def test_replicas_on_one_node_each_succeed_or_fail_alone(
+    devices: Path, hasher: PathHasher, io_threads: int
+) -> None:
+    """With free threads (3 for 3 devices) one hop per device; with every thread busy (1
+    for 3) one hop for all. Either way each device gives its own outcome."""
+    (devices / "sdc").mkdir()
+    wanted = ["sda", "nope", "sdc"]
+    async with LocalNode(devices, hasher=hasher, fsync=False, chunk_size=CHUNK,
+                         io_threads=io_threads) as node:
+        hops = count_pool_hops(node)
+        infos = await put_replicas(node, wanted, "o", b"data", content_length=4)
+        assert len(hops) == (1 if io_threads == 1 else 3)
+        assert isinstance(infos[1], DeviceUnavailable)
+        assert [i.etag for i in (infos[0], infos[2])] == [hashlib.md5(b"data").hexdigest()] * 2
+        assert [await read_back(node, d, "o") for d in ("sda", "sdc")] == [b"data"] * 2
+        hops.clear()
+        deleted = await node.delete_object_replicas(
+            ["sdc", "sdb", "nope"], 0, "a", "c", "o", policy=0, timestamp=Timestamp.now())
+        assert len(hops) == (1 if io_threads == 1 else 3)
+        assert deleted[:2] == [True, False] and isinstance(deleted[2], DeviceUnavailable)
+        with pytest.raises(DiskFileNotExist):
+            await node.head_object("sdc", 0, "a", "c", "o", policy=0)
+        assert await read_back(node, "sda", "o") == b"data"
+
+
+async def test_replicas_of_a_body_of_the_wrong_length_are_refused(node: LocalNode) -> None:
+    short = await put_replicas(node, ["sda", "sdb"], "o", b"abc", content_length=5)
+    assert [type(r) for r in short] == [ClientDisconnect, ClientDisconnect]
+    long = await put_replicas(node, ["sda", "sdb"], "o", b"abc", content_length=2)
+    assert [type(r) for r in long] == [BadRequest, BadRequest]
+    with pytest.raises(DiskFileNotExist):
+        await node.head_object("sda", 0, "a", "c", "o", policy=0)
+
+
+async def test_a_hung_device_times_out_alone_in_a_shared_hop(
+    devices: Path, hasher: PathHasher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three devices, two threads: one hop for all. The first device hangs past the
+    deadline: it gives TimeoutError, and the devices after it, not begun, are written in
+    hops of their own, once."""
+    (devices / "sdc").mkdir()
+    hung, written = threading.Event(), []
+    real = ObjectWork.put_small
+
+    def put_small(self: ObjectWork, address: Any, *args: Any) -> Any:
+        written.append(address.device)
+        if address.device == "sda":
+            hung.wait(10)
+        return real(self, address, *args)
+
+    monkeypatch.setattr(ObjectWork, "put_small", put_small)
+    async with LocalNode(devices, hasher=hasher, fsync=False, chunk_size=CHUNK,
+                         io_threads=2) as node:
+        try:
+            results = await put_replicas(node, ["sda", "sdb", "sdc"], "o", b"data",
+                                         timeout=0.2)
+        finally:
+            hung.set()
+        assert isinstance(results[0], TimeoutError)
+        assert [r.etag for r in results[1:]] == [hashlib.md5(b"data").hexdigest()] * 2
+    # closed: the hung step has ended, and the shared hop started nothing after it
+    assert sorted(written) == ["sda", "sdb", "sdc"]
 
 
 async def test_disk_and_sqlite_work_never_runs_on_the_loop(

@@ -33,6 +33,7 @@ from pocketstack.objectstore.storage.types import (
     ListedObject,
     ListingQuery,
     ObjectBody,
+    ObjectInfo,
     PolicyStats,
     Subdir,
 )
@@ -263,6 +264,32 @@ async def test_delete(node: StorageNode) -> None:
     with pytest.raises(Conflict):
         await put(node, "o", b"late", ts(15))
     await put(node, "o", b"again", ts(30))
+
+
+async def test_the_same_write_on_several_devices(node: StorageNode) -> None:
+    """Each device succeeds or fails on its own, in the order asked."""
+    await put(node, "o", b"newer", ts(10))  # on DEV (sda) only
+    infos = await node.put_object_replicas(
+        ["sdb", DEV, "nope"], PART, "a", "c", "o", policy=0, timestamp=ts(5),
+        metadata={"Content-Type": "text/plain", "X-Object-Meta-Color": "blue"}, body=b"older",
+        content_length=5)
+    assert isinstance(infos[0], ObjectInfo) and infos[0].etag == hashlib.md5(b"older").hexdigest()
+    assert infos[0].metadata["X-Object-Meta-Color"] == "blue"
+    assert isinstance(infos[1], Conflict) and isinstance(infos[2], DeviceUnavailable)
+    short = await node.put_object_replicas(
+        ["sdb"], PART, "a", "c", "o", policy=0, timestamp=ts(20), metadata={}, body=b"x",
+        content_length=2)
+    assert isinstance(short[0], ClientDisconnect)
+    _info, body = await node.get_object("sdb", PART, "a", "c", "o", policy=0)
+    assert await collect(body) == b"older"
+    gone = await node.delete_object_replicas(
+        [DEV, "sdb", "nope"], PART, "a", "c", "o", policy=0, timestamp=ts(30))
+    assert gone[:2] == [True, True] and isinstance(gone[2], DeviceUnavailable)
+    again = await node.delete_object_replicas([DEV], PART, "a", "c", "o", policy=0,
+                                              timestamp=ts(40))
+    assert again == [False]
+    with pytest.raises(DiskFileDeleted):
+        await node.head_object("sdb", PART, "a", "c", "o", policy=0)
 
 
 async def test_expired_objects(node: StorageNode) -> None:

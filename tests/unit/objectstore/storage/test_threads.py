@@ -63,6 +63,29 @@ async def test_a_call_whose_caller_gave_up_before_it_started_does_not_run() -> N
         pools.shutdown()
 
 
+async def test_idle_counts_the_threads_no_awaited_hop_holds() -> None:
+    pools = ThreadPools(read_threads=1, io_threads=3)
+    gates = [threading.Event() for _ in range(4)]
+    try:
+        assert pools.idle("io") == 3  # no thread started yet
+        hops = [asyncio.ensure_future(pools.run("io", gate.wait)) for gate in gates[:2]]
+        await asyncio.sleep(0.01)
+        assert pools.idle("io") == 1 and pools.idle("read") == 1
+        hops += [asyncio.ensure_future(pools.run("io", gate.wait)) for gate in gates[2:]]
+        await asyncio.sleep(0.01)
+        assert pools.idle("io") == 0  # one hop queued behind three: never below 0
+        for hop in hops[2:]:  # callers that give up no longer count (an estimate: the
+            hop.cancel()      # thread of the one under way is still at it)
+        await asyncio.sleep(0)
+        assert pools.idle("io") == 1
+        for gate in gates:
+            gate.set()
+        await asyncio.gather(*hops[:2])
+        assert pools.idle("io") == 3
+    finally:
+        pools.shutdown()
+
+
 def test_one_pool_serves_one_event_loop_after_another() -> None:
     pools = ThreadPools()
     try:

@@ -3,13 +3,15 @@
 ``call`` runs one storage operation on one replica and turns every outcome into a status
 (storage errors carry theirs; a timeout is 503; anything unexpected is logged and 500), and
 error-limits devices that failed. ``write_all`` runs a write on each replica's primary and
-replaces an unavailable primary by the next handoff; ``read_first`` asks replicas in turn
+replaces an unavailable primary by the next handoff (given the write's form for several
+devices, it asks a node that holds every replica once); ``read_first`` asks replicas in turn
 until one answers. Deciding what the client hears from many answers is ``quorum``'s job.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -32,6 +34,8 @@ from pocketstack.objectstore.storage.types import AccountInfo, ContainerInfo
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
 Op = Callable[[StorageNode, str], Awaitable[Any]]
+BatchOp = Callable[[StorageNode, list[str]], Awaitable[list[Any]]]
+"""The same operation on several devices of one node: each device's result or exception."""
 # Statuses that mean "this replica could not act": try a handoff instead.
 HANDOFF_STATUSES = frozenset({500, 503, 507})
 
@@ -58,33 +62,68 @@ async def call(ctx: ProxyContext, target: Target, op: Op, *, streaming: bool = F
         # a deadline on this task rather than wait_for: no extra task per replica call
         async with asyncio.timeout(None if streaming else ctx.settings.node_timeout):
             value = await op(target.node, target.device.device)
-    except StorageError as exc:
+    except Exception as exc:
+        return failed(ctx, target, exc)
+    return Outcome(target, success, value=value)
+
+
+def failed(ctx: ProxyContext, target: Target, exc: Exception) -> Outcome:
+    """What a replica's failure means: its status (a timeout is 503, anything unexpected
+    is logged and 500), the device error-limited when the device is at fault."""
+    if isinstance(exc, StorageError):
         if exc.status >= 500:
             ctx.nodes.error(target.device, exc)
             LOG.warning("%s on %s: %s", exc.status, target.name, exc)
         return Outcome(target, exc.status, error=exc)
-    except SwiftError as exc:  # the client's side failed (its body went away, too big)
+    if isinstance(exc, SwiftError):  # the client's side failed (its body went away, too big)
         return Outcome(target, exc.status, error=exc)
-    except TimeoutError as exc:
+    if isinstance(exc, TimeoutError):
         ctx.nodes.error(target.device, exc)
         LOG.warning("timeout on %s", target.name)
         return Outcome(target, 503, error=exc)
-    except (KeyboardInterrupt, SystemExit, asyncio.CancelledError):
-        raise
-    except Exception as exc:  # a replica's failure must not fail the request
-        ctx.nodes.error(target.device, exc)
-        LOG.exception("unexpected error on %s", target.name)
-        return Outcome(target, 500, error=exc)
-    return Outcome(target, success, value=value)
+    # a replica's failure must not fail the request
+    ctx.nodes.error(target.device, exc)
+    LOG.error("unexpected error on %s", target.name, exc_info=exc)
+    return Outcome(target, 500, error=exc)
 
 
 async def write_all(ctx: ProxyContext, ring: Ring, part: int, op: Op, *,
-                    success: int = 200, replicas: int | None = None) -> list[Outcome]:
-    """The write on every replica: each primary, or a handoff in its place."""
+                    success: int = 200, replicas: int | None = None,
+                    batch: BatchOp | None = None) -> list[Outcome]:
+    """The write on every replica: each primary, or a handoff in its place.
+
+    With a ``batch`` (the same write on several devices of one node, as
+    `StorageNode.delete_object_replicas`), replicas that are all on one node (a
+    single-host cloud) are written by one call to it; one that fails there moves on to a
+    handoff through ``op``, as it would have alone."""
     n = replicas or ring.replica_count
     targets = ctx.nodes.node_iter(ring, part)
+    if batch is not None:
+        first = list(itertools.islice(targets, n))
+        node = first[0].node if first else None
+        if len(first) == n and node is not None and all(t.node is node for t in first):
+            return await _write_batch(ctx, node, first, targets, op, batch, success)
+        targets = itertools.chain(first, targets)
     slots = [_write_slot(ctx, targets, op, success) for _ in range(n)]
     return list(await asyncio.gather(*slots))
+
+
+async def _write_batch(ctx: ProxyContext, node: StorageNode, first: list[Target],
+                       handoffs: Iterator[Target], op: Op, batch: BatchOp, success: int
+                       ) -> list[Outcome]:
+    try:
+        results = await batch(node, [t.device.device for t in first])
+    except Exception as exc:  # the node failed as a whole: each replica hears it
+        results = [exc] * len(first)
+    outcomes = [failed(ctx, target, result) if isinstance(result, Exception)
+                else Outcome(target, success, value=result)
+                for target, result in zip(first, results, strict=True)]
+    retry = [i for i, outcome in enumerate(outcomes) if outcome.status in HANDOFF_STATUSES]
+    again = await asyncio.gather(*(_write_slot(ctx, handoffs, op, success) for _ in retry))
+    for i, outcome in zip(retry, again, strict=True):
+        if outcome.target is not None:  # a handoff was tried: its outcome counts
+            outcomes[i] = outcome
+    return outcomes
 
 
 async def _write_slot(ctx: ProxyContext, targets: Iterator[Target], op: Op, success: int

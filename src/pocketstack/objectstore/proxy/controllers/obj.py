@@ -349,9 +349,13 @@ async def delete(ctx: ProxyContext, req: Request) -> Response:
         await _check_delete_at(ctx, here, if_delete_at)
     timestamp = Timestamp.now()
     ring = here.policy.ring
-    outcomes = await write_all(ctx, ring, here.part, lambda node, dev: node.delete_object(
-        dev, here.part, here.account, here.container, here.obj, policy=here.policy.index,
-        timestamp=timestamp), success=204)
+    outcomes = await write_all(
+        ctx, ring, here.part, lambda node, dev: node.delete_object(
+            dev, here.part, here.account, here.container, here.obj, policy=here.policy.index,
+            timestamp=timestamp),
+        success=204, batch=lambda node, devices: node.delete_object_replicas(
+            devices, here.part, here.account, here.container, here.obj,
+            policy=here.policy.index, timestamp=timestamp, timeout=ctx.settings.node_timeout))
     statuses = [(204 if o.value else 404) if o.ok else o.status for o in outcomes]
     status = best_status(statuses, ring.replica_count)
     written = [o for o in outcomes if o.ok]

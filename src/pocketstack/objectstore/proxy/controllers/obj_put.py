@@ -3,13 +3,16 @@
 
 A PUT streams the client's body to one writer per replica through a ``Tee`` and succeeds on
 a quorum of complete, verified writes; a replica whose device is unavailable is replaced by
-a handoff before the body has gone past what can be replayed. A copy reads the source as a
-stream and writes it like any PUT: neither ever holds a whole object in memory.
+a handoff before the body has gone past what can be replayed. A body of at most one chunk
+is read first and written like a DELETE (`base.write_all`: the replicas on one node in
+one call). A copy reads the source as a stream and writes it like any PUT: neither ever
+holds a whole object in memory.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import replace
 from typing import Any
@@ -26,7 +29,12 @@ from pocketstack.objectstore.exceptions import (
 from pocketstack.objectstore.proxy import checks, expiring
 from pocketstack.objectstore.proxy import ranges as byte_ranges
 from pocketstack.objectstore.proxy.context import ProxyContext
-from pocketstack.objectstore.proxy.controllers.base import HANDOFF_STATUSES, Outcome, call
+from pocketstack.objectstore.proxy.controllers.base import (
+    HANDOFF_STATUSES,
+    Outcome,
+    call,
+    write_all,
+)
 from pocketstack.objectstore.proxy.controllers.obj import (
     Located,
     locate,
@@ -41,10 +49,11 @@ from pocketstack.objectstore.proxy.quorum import quorum_size
 from pocketstack.objectstore.proxy.request import Request, Response
 from pocketstack.objectstore.proxy.tee import Tee, rechunk, replay_window
 from pocketstack.objectstore.storage.diskfile_io import SharedDigest
-from pocketstack.objectstore.storage.node import StorageNode
+from pocketstack.objectstore.storage.node import StorageNode, one_chunk
 from pocketstack.objectstore.storage.types import ObjectInfo
 from pocketstack.objectstore.timestamp import Timestamp
 
+LOG = logging.getLogger(__name__)
 COPY_HEADERS_SKIPPED = frozenset({"x-timestamp", "etag", "content-length", "last-modified",
                                   "x-delete-at"})
 
@@ -100,30 +109,76 @@ async def _discard_body(req: Request) -> None:
         pass
 
 
-# -- the streaming fan-out ---------------------------------------------------------------------
+# -- writing the replicas ----------------------------------------------------------------------
 async def write_object(ctx: ProxyContext, here: Located, metadata: dict[str, str],
                        body: AsyncIterator[bytes], length: int | None
                        ) -> tuple[ObjectInfo, list[Outcome]]:
     """Write one object to every replica; the stored info and each replica's outcome."""
-    ring = here.policy.ring
-    n = ring.replica_count
     timestamp = Timestamp.now()
-    chunk = ctx.settings.chunk_size
-    tee = Tee(rechunk(body, chunk), replay_limit=replay_window(chunk))
-    targets = ctx.nodes.node_iter(ring, here.part)
-    digest = SharedDigest()  # the replicas see the same chunks: local ones hash them once
-    slots = [_write_slot(ctx, here, tee, targets, timestamp, metadata, length, digest)
-             for _ in range(n)]
-    outcomes = list(await asyncio.gather(*slots))
-    await tee.drain()
+    if length is not None and length <= ctx.settings.chunk_size:
+        outcomes = await _write_in_hand(ctx, here, timestamp, metadata, await _whole(body),
+                                        length)
+    else:
+        outcomes = await _write_streamed(ctx, here, timestamp, metadata, body, length)
     good = [o for o in outcomes if o.ok]
-    if len(good) < quorum_size(n):
+    if len(good) < quorum_size(len(outcomes)):
         raise _write_failure(outcomes)
     info: ObjectInfo = good[0].value
     await update_containers(ctx, here, timestamp, good, info=info)
     if info.delete_at is not None:
         await expiring.enqueue(ctx, here.account, here.container, here.obj, info.delete_at)
     return info, outcomes
+
+
+async def _whole(body: AsyncIterator[bytes]) -> bytes:
+    """A body of at most one chunk, read before any replica is written (a storage node
+    would read that much before its first step anyway). The client's failures are its
+    own (499, 408); a copy's source that fails to read is a 503, as when each replica
+    writer met it."""
+    try:
+        return b"".join([chunk async for chunk in body])
+    except SwiftError:
+        raise
+    except Exception as exc:
+        LOG.warning("reading the body to write failed: %r", exc)
+        raise error_for_status(503) from exc
+
+
+async def _write_in_hand(ctx: ProxyContext, here: Located, timestamp: Timestamp,
+                         metadata: dict[str, str], data: bytes, length: int
+                         ) -> list[Outcome]:
+    """A small body, in hand: no fan-out, and the replicas that share a node are written
+    by one call (`base.write_all`)."""
+    def single(node: StorageNode, dev: str) -> Awaitable[ObjectInfo]:
+        return node.put_object(dev, here.part, here.account, here.container, here.obj,
+                               policy=here.policy.index, timestamp=timestamp,
+                               metadata=metadata, body=one_chunk(data), content_length=length)
+
+    def batch(node: StorageNode, devices: list[str]) -> Awaitable[list[Any]]:
+        return node.put_object_replicas(
+            devices, here.part, here.account, here.container, here.obj,
+            policy=here.policy.index, timestamp=timestamp, metadata=metadata, body=data,
+            content_length=length, timeout=ctx.settings.node_timeout)
+
+    return await write_all(ctx, here.policy.ring, here.part, single, success=201,
+                           batch=batch)
+
+
+async def _write_streamed(ctx: ProxyContext, here: Located, timestamp: Timestamp,
+                          metadata: dict[str, str], body: AsyncIterator[bytes],
+                          length: int | None) -> list[Outcome]:
+    """A body larger than a chunk (or of unknown length), streamed to one writer per
+    replica through a `Tee`."""
+    ring = here.policy.ring
+    chunk = ctx.settings.chunk_size
+    tee = Tee(rechunk(body, chunk), replay_limit=replay_window(chunk))
+    targets = ctx.nodes.node_iter(ring, here.part)
+    digest = SharedDigest()  # the replicas see the same chunks: local ones hash them once
+    slots = [_write_slot(ctx, here, tee, targets, timestamp, metadata, length, digest)
+             for _ in range(ring.replica_count)]
+    outcomes = list(await asyncio.gather(*slots))
+    await tee.drain()
+    return outcomes
 
 
 async def _write_slot(ctx: ProxyContext, here: Located, tee: Tee, targets: Iterator[Target],
