@@ -409,7 +409,7 @@ class LocalNode(LocalReplication):
         threads, so the devices go in one hop, one after the other (docs/performance.md,
         "One hop for a node's replicas"). A device whose step is under way when
         ``timeout`` passes gives TimeoutError; the ones after it have not started, and get
-        hops of their own.
+        hops of their own. A caller that is cancelled stops the devices not begun.
         """
         if len(devices) < 2 or self.threads.idle("io") >= len(devices):
             return await each_device(devices, lambda device: self._run(step, device), timeout)
@@ -419,6 +419,9 @@ class LocalNode(LocalReplication):
                 return await self.threads.run("io", batch.run)
         except TimeoutError:
             results, under_way = batch.stop()
+        except BaseException:  # cancelled: the devices not begun are not written (as a
+            batch.stop()       # queued hop of one device is not run)
+            raise
         if under_way is not None:
             results[under_way] = TimeoutError(f"{devices[under_way]}: no answer in {timeout} s")
         waiting = [i for i, result in enumerate(results) if result is _NOT_RUN]

@@ -233,6 +233,32 @@ async def test_a_hung_device_times_out_alone_in_a_shared_hop(
     assert sorted(written) == ["sda", "sdb", "sdc"]
 
 
+async def test_a_cancelled_shared_hop_starts_no_further_device(
+    devices: Path, hasher: PathHasher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (devices / "sdc").mkdir()
+    first, written = threading.Event(), []
+    real = ObjectWork.put_small
+
+    def put_small(self: ObjectWork, address: Any, *args: Any) -> Any:
+        written.append(address.device)
+        if address.device == "sda":
+            first.wait(10)
+        return real(self, address, *args)
+
+    monkeypatch.setattr(ObjectWork, "put_small", put_small)
+    async with LocalNode(devices, hasher=hasher, fsync=False, chunk_size=CHUNK,
+                         io_threads=1) as node:
+        task = asyncio.ensure_future(put_replicas(node, ["sda", "sdb", "sdc"], "o", b"x"))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        await asyncio.sleep(0.01)
+        first.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert written == ["sda"]  # it was under way; the others never began
+
+
 async def test_disk_and_sqlite_work_never_runs_on_the_loop(
     node: LocalNode, monkeypatch: pytest.MonkeyPatch
 ) -> None:
