@@ -77,9 +77,10 @@ class Cloud:
     # -- prepare -------------------------------------------------------------------------------
     def prepare(self, *, identity_first: bool = False) -> Started:
         """Migrate, bootstrap and build every enabled service. ``identity_first``: build
-        identity only; object storage and image are then prepared by `serve`, in a
-        thread while identity already answers (a first token's bcrypt check, a quarter of
-        a second of CPU that releases the GIL, overlaps the rest of the start)."""
+        identity only, and only its token route: its FastAPI routes, object storage and
+        image are then prepared by `serve`, in a thread while identity already answers
+        tokens (a first token's bcrypt check, a quarter of a second of CPU that releases
+        the GIL, overlaps the rest of the start)."""
         settings = self.settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(settings.data_dir, 0o700)
@@ -96,7 +97,7 @@ class Cloud:
                 password, generated = secrets.token_urlsafe(18), True
             self.identity = identity_runtime.build(
                 settings, self.db, admin_password=password, catalog=self.catalog(),
-                access_log=settings.access_log)
+                access_log=settings.access_log, defer_routes=identity_first)
             self.services.append(Service("identity", self.identity.app, self.identity.port))
         self._check_services()
         if identity_first and self.identity is not None:
@@ -175,6 +176,8 @@ class Cloud:
         proxies object requests."""
         conf = self.settings.objectstore
         if self._deferred and conf.workers > 1:  # the workers fork with everything built
+            if self.identity is not None and self.identity.routes is not None:
+                self.identity.routes.set(self.identity.build_routes())
             self.prepare_services()
             self._deferred = False
         extra = conf.workers - 1 if self.objectstore is not None else 0
@@ -289,9 +292,18 @@ class Cloud:
 
     async def _prepare_the_rest(self, servers: list[_Server],
                                 running: list[asyncio.Task[None]]) -> None:
-        """Object storage and image, prepared in a thread while identity serves; their
-        servers start unless a signal stopped the cloud meanwhile."""
+        """Identity's FastAPI routes, then object storage and image, prepared in a thread
+        while identity serves tokens; their servers start unless a signal stopped the
+        cloud meanwhile."""
         built = len(self.services)
+        pending = self.identity.routes if self.identity is not None else None
+        if pending is not None and self.identity is not None:
+            try:
+                routes = await asyncio.to_thread(self.identity.build_routes)
+            except BaseException as exc:
+                pending.fail(exc)  # requests waiting for them fail; the cloud stops
+                raise
+            pending.set(routes)
         await asyncio.to_thread(self.prepare_services)
         self._deferred = False
         if not any(server.should_exit for server in servers):

@@ -18,6 +18,7 @@ Two pure-ASGI middlewares, outermost first, wrap every service's app
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
@@ -191,6 +192,35 @@ def wrap_service_app(app: ASGIApp, *, service: str, render: Renderer,
         inner = BodyLimitMiddleware(inner, max_bytes=max_body)
     return ServiceEdge(inner, service=service, header_names=header_names,
                        id_factory=id_factory, access_log=access_log, render=render)
+
+
+class PendingApp:
+    """An ASGI app built after its server started to listen (in a thread, so that a start
+    answers its first requests sooner: identity's FastAPI routes, see `cloud.Cloud.serve`).
+    Requests that come before it wait for it; if building it failed, they fail (500)."""
+
+    def __init__(self) -> None:
+        self._app: ASGIApp | None = None
+        self._error: BaseException | None = None
+        self._done = asyncio.Event()  # bound to the loop of its first waiter
+
+    def set(self, app: ASGIApp) -> None:
+        """The app is built (call on the serving loop's thread, or before it runs)."""
+        self._app = app
+        self._done.set()
+
+    def fail(self, error: BaseException) -> None:
+        self._error = error
+        self._done.set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = self._app
+        if app is None:
+            await self._done.wait()
+            if self._app is None:
+                raise RuntimeError("the service's app could not be built") from self._error
+            app = self._app
+        await app(scope, receive, send)
 
 
 async def read_body(receive: Receive) -> bytes:

@@ -11,10 +11,11 @@ from sqlalchemy import select
 from starlette.types import ASGIApp
 
 from pocketstack.common.db import Database
+from pocketstack.common.http import PendingApp
 from pocketstack.common.policy import PolicyEngine, load_overrides
 from pocketstack.config import Settings
 from pocketstack.identity import models as m
-from pocketstack.identity.api.app import create_app
+from pocketstack.identity.api.front import front
 from pocketstack.identity.policies import RULES
 from pocketstack.identity.service.bootstrap import CatalogEntry, bootstrap
 from pocketstack.identity.service.hub import MIGRATIONS, VERSION_TABLE, Identity
@@ -47,7 +48,13 @@ class IdentityRuntime:
     identity: Identity
     app: ASGIApp
     port: int
+    policy: PolicyEngine
+    routes: PendingApp | None = None  # the FastAPI routes, when still to build
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def build_routes(self) -> ASGIApp:
+        """The FastAPI routes that an app built with ``defer_routes`` waits for."""
+        return fastapi_routes(self.identity, self.policy)
 
     def start_tasks(self) -> None:
         self.tasks.append(asyncio.create_task(self._sync_revocations(), name="revocations"))
@@ -85,13 +92,28 @@ def stored_password(db: Database, *, user_id: str | None = None,
 
 
 def build(settings: Settings, db: Database, *, admin_password: str | None,
-          catalog: list[CatalogEntry], access_log: bool = True) -> IdentityRuntime:
-    """Migrate, make keys, bootstrap (idempotent) and build the app."""
+          catalog: list[CatalogEntry], access_log: bool = True,
+          defer_routes: bool = False) -> IdentityRuntime:
+    """Migrate, make keys, bootstrap (idempotent) and build the app. ``defer_routes``:
+    without its FastAPI routes yet, which the caller builds (`IdentityRuntime.build_routes`)
+    and hands to ``routes``: until then the app answers token requests, and the others
+    wait."""
     db.migrate(MIGRATIONS, version_table=VERSION_TABLE)
     tokens, credentials = token_key_repository(settings), credential_key_repository(settings)
     tokens.initialize()
     credentials.initialize()
     identity = Identity(settings, db, token_keys=tokens, credential_keys=credentials)
     bootstrap(identity, admin_password=admin_password, services=catalog)
-    app = create_app(identity, policy_engine(settings), access_log=access_log)
-    return IdentityRuntime(identity, app, settings.identity.port)
+    policy = policy_engine(settings)
+    pending = PendingApp() if defer_routes else None
+    routes = pending if pending is not None else fastapi_routes(identity, policy)
+    app = front(routes, identity, policy, access_log=access_log)
+    return IdentityRuntime(identity, app, settings.identity.port, policy, pending)
+
+
+def fastapi_routes(identity: Identity, policy: PolicyEngine) -> ASGIApp:
+    """Every identity route, in FastAPI (imported here: a tenth of a second and more of
+    imports, which a deferred start spends in a thread while it already serves tokens)."""
+    from pocketstack.identity.api.app import fastapi_app
+
+    return fastapi_app(identity, policy)

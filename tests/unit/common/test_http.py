@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from pocketstack.common.errors import ServiceError
-from pocketstack.common.http import ServiceEdge, keystone_request_id
+from pocketstack.common.http import PendingApp, ServiceEdge, keystone_request_id
 
 
 def test_request_ids_are_unique_uuid4s_in_keystone_form() -> None:
@@ -133,3 +133,48 @@ def test_a_failure_after_the_head_ends_the_response_there(
 def test_without_a_renderer_errors_go_on_up() -> None:
     sent, escaped = drive(refuses)
     assert isinstance(escaped, Teapot) and sent == []
+
+
+async def _ok(scope: Scope, receive: Receive, send: Send) -> None:
+    await JSONResponse({"ok": True})(scope, receive, send)
+
+
+async def _call(app: Any) -> list[Message]:
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app({"type": "http", "method": "GET", "path": "/", "headers": []}, receive, send)
+    return sent
+
+
+def test_a_pending_app_holds_requests_until_it_is_built() -> None:
+    async def scenario() -> None:
+        pending = PendingApp()
+        early = asyncio.ensure_future(_call(pending))
+        await asyncio.sleep(0.01)
+        assert not early.done()
+        pending.set(_ok)
+        assert (await early)[0]["status"] == 200
+        assert (await _call(pending))[0]["status"] == 200  # and later ones go straight in
+
+    asyncio.run(scenario())
+
+
+def test_a_pending_app_that_failed_fails_its_requests() -> None:
+    async def scenario() -> None:
+        pending = PendingApp()
+        early = asyncio.ensure_future(_call(pending))
+        await asyncio.sleep(0.01)
+        pending.fail(ImportError("missing"))
+        with pytest.raises(RuntimeError) as caught:
+            await early
+        assert isinstance(caught.value.__cause__, ImportError)
+        with pytest.raises(RuntimeError):
+            await _call(pending)
+
+    asyncio.run(scenario())

@@ -18,7 +18,6 @@ from starlette.responses import Response
 from starlette.types import ASGIApp
 
 from pocketstack.common.errors import ServiceError
-from pocketstack.common.http import wrap_service_app
 from pocketstack.common.policy import PolicyEngine
 from pocketstack.identity import exceptions
 from pocketstack.identity.api import (
@@ -35,7 +34,7 @@ from pocketstack.identity.api import (
     users,
     versions,
 )
-from pocketstack.identity.api.token_routes import TokenRoutes
+from pocketstack.identity.api.front import front
 from pocketstack.identity.service.hub import Identity
 
 LOG = logging.getLogger(__name__)
@@ -45,6 +44,13 @@ ROUTERS = (versions, auth, domains, projects, users, groups, roles, grants, role
 
 def create_app(identity: Identity, policy: PolicyEngine, *, access_log: bool = True,
                fast_tokens: bool = True) -> ASGIApp:
+    """The whole identity app, as served (`front`)."""
+    return front(fastapi_app(identity, policy), identity, policy, access_log=access_log,
+                 fast_tokens=fast_tokens)
+
+
+def fastapi_app(identity: Identity, policy: PolicyEngine) -> FastAPI:
+    """Every identity route, in FastAPI."""
     app = FastAPI(title="pocketstack identity", openapi_url=None, docs_url=None,
                   redoc_url=None)
     app.state.identity = identity
@@ -54,12 +60,7 @@ def create_app(identity: Identity, policy: PolicyEngine, *, access_log: bool = T
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    inner: ASGIApp = app
-    if fast_tokens:
-        inner = TokenRoutes(app, identity=identity, policy=policy)
-    return wrap_service_app(inner, service="identity", render=exceptions.render,
-                            max_body=identity.settings.identity.max_request_body_size,
-                            access_log=access_log)
+    return app
 
 
 async def _service_error(request: Request, exc: Exception) -> Response:

@@ -6,15 +6,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from pocketstack.identity.api import schemas
-from pocketstack.identity.api.common import (
-    Body,
-    Ctx,
-    collection,
-    envelope,
-    link,
-    no_content,
-    validate,
-)
+from pocketstack.identity.api.common import collection, envelope, link, no_content, validate
+from pocketstack.identity.api.deps import Body, Ctx
 from pocketstack.identity.exceptions import Forbidden, ValidationError
 
 router = APIRouter(prefix="/v3/users/{user_id}")

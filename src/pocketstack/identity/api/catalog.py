@@ -7,8 +7,6 @@ from starlette.responses import JSONResponse, Response
 
 from pocketstack.identity.api import schemas
 from pocketstack.identity.api.common import (
-    Body,
-    Ctx,
     collection,
     envelope,
     filters,
@@ -16,6 +14,7 @@ from pocketstack.identity.api.common import (
     no_content,
     validate,
 )
+from pocketstack.identity.api.deps import Body, Ctx
 
 router = APIRouter(prefix="/v3")
 

@@ -1,5 +1,7 @@
 """What every identity API module uses: the request context, body parsing and validation,
-and Keystone's response shapes (members and collections with ``links``).
+and Keystone's response shapes (members and collections with ``links``). Free of FastAPI:
+the plain token route (`token_routes`) serves with it before FastAPI is even imported;
+the routes' FastAPI dependencies are in `deps`.
 
 Handlers follow four steps: enforce policy (``ctx.enforce``), validate input (``body`` +
 a pydantic model), call the service, render (``member`` / ``collection``).
@@ -12,14 +14,13 @@ import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
 from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import QueryParams
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 
 from pocketstack.common.policy import PolicyEngine
@@ -115,10 +116,6 @@ def base_url(request: HTTPConnection) -> str:
     return f"{request.url.scheme}://{request.headers.get('host') or request.url.netloc}"
 
 
-async def request_context(request: Request) -> RequestContext:
-    return await context_of(request, request.app.state.identity, request.app.state.policy)
-
-
 async def context_of(request: HTTPConnection, identity: Identity, policy: PolicyEngine
                      ) -> RequestContext:
     """The request's context: its ``X-Auth-Token`` validated (401 when it is not valid)."""
@@ -144,9 +141,6 @@ async def validate_token(identity: Identity, token_id: str, *, allow_expired: bo
                                        allow_expired=allow_expired)
 
 
-Ctx = Annotated[RequestContext, Depends(request_context)]
-
-
 async def json_body(request: Request) -> dict[str, Any]:
     """The request body as a JSON object (400 when it is not one)."""
     raw = await request.body()
@@ -160,9 +154,6 @@ async def json_body(request: Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise SchemaValidationError(detail="The request body must be a JSON object.")
     return data
-
-
-Body = Annotated[dict[str, Any], Depends(json_body)]
 
 
 def envelope(body: Mapping[str, Any], key: str, *, required: bool = True,

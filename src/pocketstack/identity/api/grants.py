@@ -18,7 +18,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
-from pocketstack.identity.api.common import Ctx, RequestContext, collection, no_content
+from pocketstack.identity.api.common import RequestContext, collection, no_content
+from pocketstack.identity.api.deps import Ctx
 from pocketstack.identity.exceptions import NotFound
 from pocketstack.identity.service.assignment import Actor, Target
 

@@ -10,8 +10,6 @@ from starlette.responses import JSONResponse, Response
 
 from pocketstack.identity.api import schemas
 from pocketstack.identity.api.common import (
-    Body,
-    Ctx,
     RequestContext,
     collection,
     envelope,
@@ -20,6 +18,7 @@ from pocketstack.identity.api.common import (
     no_content,
     validate,
 )
+from pocketstack.identity.api.deps import Body, Ctx
 from pocketstack.identity.exceptions import NotFound
 
 router = APIRouter(prefix="/v3/groups")

@@ -9,8 +9,6 @@ from starlette.responses import JSONResponse, Response
 
 from pocketstack.identity.api import schemas
 from pocketstack.identity.api.common import (
-    Body,
-    Ctx,
     RequestContext,
     collection,
     envelope,
@@ -21,6 +19,7 @@ from pocketstack.identity.api.common import (
     validate,
     with_links,
 )
+from pocketstack.identity.api.deps import Body, Ctx
 from pocketstack.identity.exceptions import NotFound, ValidationError
 
 router = APIRouter(prefix="/v3/projects")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
-from pocketstack.identity.api.common import Ctx, flag
+from pocketstack.identity.api.common import flag
+from pocketstack.identity.api.deps import Ctx
 from pocketstack.identity.exceptions import ValidationError
 from pocketstack.identity.service.role_assignments import (
     AssignmentFilter,

@@ -9,8 +9,6 @@ from starlette.responses import JSONResponse, Response
 
 from pocketstack.identity.api import schemas
 from pocketstack.identity.api.common import (
-    Body,
-    Ctx,
     RequestContext,
     collection,
     envelope,
@@ -19,6 +17,7 @@ from pocketstack.identity.api.common import (
     no_content,
     validate,
 )
+from pocketstack.identity.api.deps import Body, Ctx
 
 router = APIRouter(prefix="/v3")
 KEY, PATH = "role", "roles"

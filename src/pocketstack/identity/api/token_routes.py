@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pocketstack.common.policy import PolicyEngine
-from pocketstack.identity.api import auth
+from pocketstack.identity.api import token_handlers
 from pocketstack.identity.api.common import RequestContext, context_of, json_body
 from pocketstack.identity.exceptions import Unauthorized
 from pocketstack.identity.service.hub import Identity
@@ -30,11 +30,11 @@ Handler = Callable[[RequestContext, Request], Awaitable[Response]]
 
 
 async def _issue(ctx: RequestContext, request: Request) -> Response:
-    return await auth.issue(ctx, request, await json_body(request))
+    return await token_handlers.issue(ctx, request, await json_body(request))
 
 
-METHOD2HANDLER: dict[str, Handler] = {"GET": auth.validate, "HEAD": auth.check,
-                                      "POST": _issue}
+METHOD2HANDLER: dict[str, Handler] = {"GET": token_handlers.validate,
+                                      "HEAD": token_handlers.check, "POST": _issue}
 
 
 class TokenRoutes:
