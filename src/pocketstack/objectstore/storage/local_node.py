@@ -7,10 +7,10 @@ body before its first hop, so an object of at most one chunk is checked, written
 and published in a single hop, and then a few chunks per hop; a GET opens the object and
 reads ahead one read (`local_objects.READ_CHUNKS`) in its first hop, so a small object
 needs no second one, and reads the next one while the previous one is being sent. The
-same small write on several devices (``put_object_replicas``, ``delete_object_replicas``)
-takes one hop for all of them when every ``io`` thread is busy. Foreign
-errors that escape the layers below (OSError, sqlite3.Error) are mapped here,
-``raise ... from exc``.
+same small write on several devices (``put_object_replicas``, ``post_object_replicas``,
+``delete_object_replicas``) takes one hop for all of them when every ``io`` thread is
+busy. Foreign errors that escape the layers below (OSError, sqlite3.Error) are mapped
+here, ``raise ... from exc``.
 """
 
 from __future__ import annotations
@@ -377,6 +377,25 @@ class LocalNode(LocalReplication):
         def step(device: str) -> ObjectInfo:
             address = ObjectAddress(device, partition, account, container, obj, policy)
             return self.objects.put_small(address, timestamp, metadata, body, digest)
+
+        return await self._on_devices(devices, step, timeout)
+
+    async def post_object_replicas(
+        self,
+        devices: Sequence[str],
+        partition: int,
+        account: str,
+        container: str,
+        obj: str,
+        *,
+        policy: int,
+        timestamp: Timestamp,
+        metadata: Mapping[str, str],
+        timeout: float | None = None,
+    ) -> list[ObjectInfo | Exception]:
+        def step(device: str) -> ObjectInfo:
+            address = ObjectAddress(device, partition, account, container, obj, policy)
+            return self.objects.post(address, timestamp, metadata)
 
         return await self._on_devices(devices, step, timeout)
 

@@ -45,6 +45,8 @@ body, content_length=None, body_digest=None) -> ObjectInfo``
     answers 204 or 404). Conflict if an equal or newer version or tombstone exists.
 ``put_object_replicas(devices, partition, account, container, obj, *, policy,
 timestamp, metadata, body, content_length=None, timeout=None) -> [ObjectInfo | Exception]``
+``post_object_replicas(devices, ..., *, policy, timestamp, metadata, timeout=None)
+-> [ObjectInfo | Exception]``
 ``delete_object_replicas(devices, ..., *, policy, timestamp, timeout=None)
 -> [bool | Exception]``
     The same write on several ``devices`` of this node (a body already in hand, as
@@ -52,8 +54,8 @@ timestamp, metadata, body, content_length=None, timeout=None) -> [ObjectInfo | E
     exception it raises (each device succeeds or fails on its own), and TimeoutError for
     a device whose write took longer than ``timeout`` seconds. The default runs the
     single-device operations at once; `LocalNode` runs them in one thread hop when its
-    threads are busy (the proxy's PUT of a small object and its DELETE, when every
-    replica is on one node).
+    threads are busy (the proxy's PUT of a small object, its POST and its DELETE, when
+    every replica is on one node).
 
 Containers (``metadata``: ``{header: value}`` stamped with ``timestamp``, newest wins per
 key, an empty value removes the key):
@@ -296,6 +298,24 @@ class StorageNode(abc.ABC):
         return await each_device(devices, lambda device: self.put_object(
             device, partition, account, container, obj, policy=policy, timestamp=timestamp,
             metadata=metadata, body=one_chunk(body), content_length=content_length), timeout)
+
+    async def post_object_replicas(
+        self,
+        devices: Sequence[str],
+        partition: int,
+        account: str,
+        container: str,
+        obj: str,
+        *,
+        policy: int,
+        timestamp: Timestamp,
+        metadata: Mapping[str, str],
+        timeout: float | None = None,
+    ) -> list[ObjectInfo | Exception]:
+        """`post_object` on each of ``devices`` (see the module docstring)."""
+        return await each_device(devices, lambda device: self.post_object(
+            device, partition, account, container, obj, policy=policy, timestamp=timestamp,
+            metadata=metadata), timeout)
 
     async def delete_object_replicas(
         self,

@@ -185,6 +185,13 @@ async def test_replicas_on_one_node_each_succeed_or_fail_alone(
         assert [i.etag for i in (infos[0], infos[2])] == [hashlib.md5(b"data").hexdigest()] * 2
         assert [await read_back(node, d, "o") for d in ("sda", "sdc")] == [b"data"] * 2
         hops.clear()
+        posted = await node.post_object_replicas(
+            wanted, 0, "a", "c", "o", policy=0, timestamp=Timestamp.now(),
+            metadata={"X-Object-Meta-Color": "red"})
+        assert len(hops) == (1 if io_threads == 1 else 3)
+        assert isinstance(posted[1], DeviceUnavailable)
+        assert [p.metadata["X-Object-Meta-Color"] for p in (posted[0], posted[2])] == ["red"] * 2
+        hops.clear()
         deleted = await node.delete_object_replicas(
             ["sdc", "sdb", "nope"], 0, "a", "c", "o", policy=0, timestamp=Timestamp.now())
         assert len(hops) == (1 if io_threads == 1 else 3)

@@ -282,6 +282,13 @@ async def test_the_same_write_on_several_devices(node: StorageNode) -> None:
     assert isinstance(short[0], ClientDisconnect)
     _info, body = await node.get_object("sdb", PART, "a", "c", "o", policy=0)
     assert await collect(body) == b"older"
+    posted = await node.post_object_replicas(
+        [DEV, "sdb", "nope"], PART, "a", "c", "o", policy=0, timestamp=ts(25),
+        metadata={"X-Object-Meta-Color": "red"})
+    assert [p.metadata.get("X-Object-Meta-Color") for p in posted[:2]] == ["red", "red"]
+    assert isinstance(posted[2], DeviceUnavailable)
+    info = await node.head_object("sdb", PART, "a", "c", "o", policy=0)
+    assert info.metadata.get("X-Object-Meta-Color") == "red"
     gone = await node.delete_object_replicas(
         [DEV, "sdb", "nope"], PART, "a", "c", "o", policy=0, timestamp=ts(30))
     assert gone[:2] == [True, True] and isinstance(gone[2], DeviceUnavailable)

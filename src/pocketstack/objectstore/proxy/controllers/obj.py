@@ -312,9 +312,14 @@ async def post(ctx: ProxyContext, req: Request) -> Response:
         await _keep_content_type(ctx, here, metadata)
     timestamp = Timestamp.now()
     ring = here.policy.ring
-    outcomes = await write_all(ctx, ring, here.part, lambda node, dev: node.post_object(
-        dev, here.part, here.account, here.container, here.obj, policy=here.policy.index,
-        timestamp=timestamp, metadata=metadata), success=202)
+    outcomes = await write_all(
+        ctx, ring, here.part, lambda node, dev: node.post_object(
+            dev, here.part, here.account, here.container, here.obj, policy=here.policy.index,
+            timestamp=timestamp, metadata=metadata),
+        success=202, batch=lambda node, devices: node.post_object_replicas(
+            devices, here.part, here.account, here.container, here.obj,
+            policy=here.policy.index, timestamp=timestamp, metadata=metadata,
+            timeout=ctx.settings.node_timeout))
     status = summarize(outcomes, ring.replica_count)
     if status != 202:
         raise error_for_status(status)

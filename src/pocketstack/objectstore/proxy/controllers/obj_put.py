@@ -4,8 +4,8 @@
 A PUT streams the client's body to one writer per replica through a ``Tee`` and succeeds on
 a quorum of complete, verified writes; a replica whose device is unavailable is replaced by
 a handoff before the body has gone past what can be replayed. A body of at most one chunk
-is read first and written like a DELETE (`base.write_all`: the replicas on one node in
-one call). A copy reads the source as a stream and writes it like any PUT: neither ever
+is read first and written like a POST or a DELETE (`base.write_all`: the replicas on one
+node in one call). A copy reads the source as a stream and writes it like any PUT: neither ever
 holds a whole object in memory.
 """
 
