@@ -80,6 +80,12 @@ _END: Final = object()
 _NOT_RUN: Final = object()
 
 
+def _addresses(devices: Sequence[str], partition: int, account: str, container: str,
+               obj: str, policy: int) -> list[ObjectAddress]:
+    """One object's address on each of ``devices``."""
+    return [ObjectAddress(d, partition, account, container, obj, policy) for d in devices]
+
+
 def _length_error(received: int, content_length: int | None, *, ended: bool
                   ) -> StorageError | None:
     """What is wrong with a body of ``received`` bytes so far (all of it if ``ended``)
@@ -100,22 +106,23 @@ class _DeviceBatch:
     (from the loop, once the caller's deadline passed) keeps the steps not begun from
     starting, and tells which one is under way."""
 
-    def __init__(self, step: Callable[[str], Any], devices: Sequence[str]) -> None:
+    def __init__(self, step: Callable[[ObjectAddress], Any], addresses: list[ObjectAddress]
+                 ) -> None:
         self._step = step
-        self._devices = devices
-        self._results: list[Any] = [_NOT_RUN] * len(devices)
+        self._addresses = addresses
+        self._results: list[Any] = [_NOT_RUN] * len(addresses)
         self._under_way: int | None = None
         self._stopped = False
         self._lock = threading.Lock()
 
     def run(self) -> list[Any]:
-        for i, device in enumerate(self._devices):
+        for i, address in enumerate(self._addresses):
             with self._lock:
                 if self._stopped:
                     break
                 self._under_way = i
             try:
-                result = _guarded(self._step, device)
+                result = _guarded(self._step, address)
             except Exception as exc:  # this device's failure, not the others'
                 result = exc
             with self._lock:
@@ -373,12 +380,11 @@ class LocalNode(LocalReplication):
         if problem is not None:
             return [problem for _ in devices]
         digest = SharedDigest()  # every device writes the same chunk: hashed once
-
-        def step(device: str) -> ObjectInfo:
-            address = ObjectAddress(device, partition, account, container, obj, policy)
-            return self.objects.put_small(address, timestamp, metadata, body, digest)
-
-        return await self._on_devices(devices, step, timeout)
+        return await self._on_devices(
+            _addresses(devices, partition, account, container, obj, policy),
+            lambda address: self.objects.put_small(address, timestamp, metadata, body, digest),
+            timeout,
+        )
 
     async def post_object_replicas(
         self,
@@ -393,11 +399,11 @@ class LocalNode(LocalReplication):
         metadata: Mapping[str, str],
         timeout: float | None = None,
     ) -> list[ObjectInfo | Exception]:
-        def step(device: str) -> ObjectInfo:
-            address = ObjectAddress(device, partition, account, container, obj, policy)
-            return self.objects.post(address, timestamp, metadata)
-
-        return await self._on_devices(devices, step, timeout)
+        return await self._on_devices(
+            _addresses(devices, partition, account, container, obj, policy),
+            lambda address: self.objects.post(address, timestamp, metadata),
+            timeout,
+        )
 
     async def delete_object_replicas(
         self,
@@ -411,16 +417,20 @@ class LocalNode(LocalReplication):
         timestamp: Timestamp,
         timeout: float | None = None,
     ) -> list[bool | Exception]:
-        def step(device: str) -> bool:
-            address = ObjectAddress(device, partition, account, container, obj, policy)
-            return self.objects.delete(address, timestamp)
-
-        return await self._on_devices(devices, step, timeout)
+        return await self._on_devices(
+            _addresses(devices, partition, account, container, obj, policy),
+            lambda address: self.objects.delete(address, timestamp),
+            timeout,
+        )
 
     async def _on_devices(
-        self, devices: Sequence[str], step: Callable[[str], R], timeout: float | None
+        self,
+        addresses: list[ObjectAddress],
+        step: Callable[[ObjectAddress], R],
+        timeout: float | None,
     ) -> list[R | Exception]:
-        """``step(device)`` for each device, each device's result or exception.
+        """``step(address)`` for each of one object's addresses (one per device), each
+        device's result or exception.
 
         While ``io`` threads are free, one hop per device, all at once: their fsyncs
         overlap, and a lone request is answered sooner. When every thread is busy,
@@ -430,9 +440,12 @@ class LocalNode(LocalReplication):
         ``timeout`` passes gives TimeoutError; the ones after it have not started, and get
         hops of their own. A caller that is cancelled stops the devices not begun.
         """
-        if len(devices) < 2 or self.threads.idle("io") >= len(devices):
-            return await each_device(devices, lambda device: self._run(step, device), timeout)
-        batch = _DeviceBatch(step, devices)
+        def alone(address: ObjectAddress) -> Awaitable[R]:
+            return self._run(step, address)
+
+        if len(addresses) < 2 or self.threads.idle("io") >= len(addresses):
+            return await each_device(addresses, alone, timeout)
+        batch = _DeviceBatch(step, addresses)
         try:
             async with asyncio.timeout(timeout):
                 return await self.threads.run("io", batch.run)
@@ -442,11 +455,10 @@ class LocalNode(LocalReplication):
             batch.stop()       # queued hop of one device is not run)
             raise
         if under_way is not None:
-            results[under_way] = TimeoutError(f"{devices[under_way]}: no answer in {timeout} s")
+            device = addresses[under_way].device
+            results[under_way] = TimeoutError(f"{device}: no answer in {timeout} s")
         waiting = [i for i, result in enumerate(results) if result is _NOT_RUN]
-        again = await each_device(
-            [devices[i] for i in waiting], lambda device: self._run(step, device), timeout
-        )
+        again = await each_device([addresses[i] for i in waiting], alone, timeout)
         for i, result in zip(waiting, again, strict=True):
             results[i] = result
         return results

@@ -191,14 +191,16 @@ from pocketstack.objectstore.timestamp import Timestamp
 DbRecord = ObjectRecord | ContainerRecord
 """A database row: an ObjectRecord (container databases) or a ContainerRecord (accounts)."""
 R = TypeVar("R")
+D = TypeVar("D")
 
 
-async def each_device(devices: Sequence[str], step: Callable[[str], Awaitable[R]],
+async def each_device(devices: Sequence[D], step: Callable[[D], Awaitable[R]],
                       timeout: float | None) -> list[R | Exception]:
-    """``step(device)`` for every device at once, each within ``timeout`` seconds: its
-    result or the exception it raised (TimeoutError past the deadline), in order."""
+    """``step(device)`` for every device (a name, or an address on it) at once, each
+    within ``timeout`` seconds: its result or the exception it raised (TimeoutError past
+    the deadline), in order."""
 
-    async def one(device: str) -> R | Exception:
+    async def one(device: D) -> R | Exception:
         try:
             async with asyncio.timeout(timeout):
                 return await step(device)

@@ -210,60 +210,62 @@ async def test_replicas_of_a_body_of_the_wrong_length_are_refused(node: LocalNod
         await node.head_object("sda", 0, "a", "c", "o", policy=0)
 
 
+class StuckFirstDevice:
+    """``ObjectWork.put_small`` that records each device it writes and, on ``sda``, waits
+    until ``release()`` (three devices: ``sda``, ``sdb`` and a new ``sdc``)."""
+
+    def __init__(self, devices: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        (devices / "sdc").mkdir()
+        self.written: list[str] = []
+        self._gate = threading.Event()
+        real = ObjectWork.put_small
+
+        def put_small(work: ObjectWork, address: Any, *args: Any) -> Any:
+            self.written.append(address.device)
+            if address.device == "sda":
+                self._gate.wait(10)
+            return real(work, address, *args)
+
+        monkeypatch.setattr(ObjectWork, "put_small", put_small)
+
+    def release(self) -> None:
+        self._gate.set()
+
+
 async def test_a_hung_device_times_out_alone_in_a_shared_hop(
     devices: Path, hasher: PathHasher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Three devices, two threads: one hop for all. The first device hangs past the
     deadline: it gives TimeoutError, and the devices after it, not begun, are written in
     hops of their own, once."""
-    (devices / "sdc").mkdir()
-    hung, written = threading.Event(), []
-    real = ObjectWork.put_small
-
-    def put_small(self: ObjectWork, address: Any, *args: Any) -> Any:
-        written.append(address.device)
-        if address.device == "sda":
-            hung.wait(10)
-        return real(self, address, *args)
-
-    monkeypatch.setattr(ObjectWork, "put_small", put_small)
+    stuck = StuckFirstDevice(devices, monkeypatch)
     async with LocalNode(devices, hasher=hasher, fsync=False, chunk_size=CHUNK,
                          io_threads=2) as node:
         try:
             results = await put_replicas(node, ["sda", "sdb", "sdc"], "o", b"data",
                                          timeout=0.2)
         finally:
-            hung.set()
+            stuck.release()
         assert isinstance(results[0], TimeoutError)
         assert [r.etag for r in results[1:]] == [hashlib.md5(b"data").hexdigest()] * 2
     # closed: the hung step has ended, and the shared hop started nothing after it
-    assert sorted(written) == ["sda", "sdb", "sdc"]
+    assert sorted(stuck.written) == ["sda", "sdb", "sdc"]
 
 
 async def test_a_cancelled_shared_hop_starts_no_further_device(
     devices: Path, hasher: PathHasher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (devices / "sdc").mkdir()
-    first, written = threading.Event(), []
-    real = ObjectWork.put_small
-
-    def put_small(self: ObjectWork, address: Any, *args: Any) -> Any:
-        written.append(address.device)
-        if address.device == "sda":
-            first.wait(10)
-        return real(self, address, *args)
-
-    monkeypatch.setattr(ObjectWork, "put_small", put_small)
+    stuck = StuckFirstDevice(devices, monkeypatch)
     async with LocalNode(devices, hasher=hasher, fsync=False, chunk_size=CHUNK,
                          io_threads=1) as node:
         task = asyncio.ensure_future(put_replicas(node, ["sda", "sdb", "sdc"], "o", b"x"))
         await asyncio.sleep(0.05)
         task.cancel()
         await asyncio.sleep(0.01)
-        first.set()
+        stuck.release()
         with pytest.raises(asyncio.CancelledError):
             await task
-    assert written == ["sda"]  # it was under way; the others never began
+    assert stuck.written == ["sda"]  # it was under way; the others never began
 
 
 async def test_disk_and_sqlite_work_never_runs_on_the_loop(
